@@ -1,0 +1,241 @@
+"""The VRM math against independent float64 computations."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from vrm_det.functional import (edge_matching_error_fused, edge_matching_error_reference,
+                                gram_matching_error, inter_class_vertices, joint_entropy,
+                                unit_edges, unreliable_edge_mask, vrm_terms)
+
+
+def independent_edge_error(s_src, s_dst, t_src, t_dst, penalty='l2', delta=1.0):
+    """Per-edge error in float64 torch with explicit loops over source rows."""
+    rows = []
+    for i in range(s_src.shape[0]):
+        ds = s_src[i].double() - s_dst.double()
+        dt = t_src[i].double() - t_dst.double()
+        us = ds / ds.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        ut = dt / dt.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        diff = us - ut
+        if penalty == 'l2':
+            rows.append((diff**2).sum(1))
+        else:
+            a = diff.abs()
+            rows.append(torch.where(a <= delta, 0.5 * a**2, delta * (a - 0.5 * delta)).sum(1))
+    return torch.stack(rows)
+
+
+def independent_vrm(S, V, T, W, percentile=100.0):
+    """Inter-sample and inter-class terms with numpy entropies and torch float64 edges."""
+    def entropy(x):
+        x = x.detach().double().numpy()
+        z = x - x.max(1, keepdims=True)
+        log_p = z - np.log(np.exp(z).sum(1, keepdims=True))
+        return -(np.exp(log_p) * log_p).sum(1)
+
+    je = entropy(S)[:, None] + entropy(V)[None, :]
+    k = round(percentile / 100 * je.size)
+    threshold = np.sort(je.ravel())[k - 1] if k else -np.inf
+    kept = torch.from_numpy(je <= threshold)
+    err_is = independent_edge_error(S, V, T, W)
+    inter_sample = (err_is * kept).sum() / max(kept.sum(), 1)
+    inter_class = independent_edge_error(S.T, V.T, T.T, W.T).mean()
+    return inter_sample, inter_class, kept.double().mean().item()
+
+
+def make_logits(kind, B=24, C=10, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    S, V = torch.randn(B, C, generator=g), torch.randn(B, C, generator=g)
+    T, W = 2 * torch.randn(B, C, generator=g), 2 * torch.randn(B, C, generator=g)
+    if kind == 'near_duplicate_rows':
+        S[1:6] = S[0] + 1e-4 * torch.randn(5, C, generator=g)
+        V[1:6] = S[0] + 1e-4 * torch.randn(5, C, generator=g)
+        T[1:6] = T[0] + 1e-4 * torch.randn(5, C, generator=g)
+    elif kind == 'identical_views':
+        V[:8], W[:8] = S[:8], T[:8]
+    elif kind == 'large_magnitude':
+        S, T = 1e3 * S, 1e3 * T
+        V = S + torch.randn(B, C, generator=g)
+        W = T + torch.randn(B, C, generator=g)
+    elif kind == 'tiny_differences':
+        V = S + 1e-6 * torch.randn(B, C, generator=g)
+        W = T + 1e-6 * torch.randn(B, C, generator=g)
+    return S, V, T, W
+
+
+KINDS = ['random', 'near_duplicate_rows', 'identical_views', 'large_magnitude',
+         'tiny_differences']
+
+
+def relative_error(a, b):
+    return ((a.double() - b.double()).norm() / b.double().norm().clamp_min(1e-30)).item()
+
+
+@pytest.mark.parametrize('kind', KINDS)
+@pytest.mark.parametrize('impl', ['fused', 'reference'])
+def test_matching_error_matches_float64(kind, impl):
+    S, V, T, W = make_logits(kind)
+    S.requires_grad_(True)
+    V.requires_grad_(True)
+    compute = edge_matching_error_fused if impl == 'fused' else edge_matching_error_reference
+    # Weights make the gradient check sensitive to every edge, not only the mean.
+    weights = torch.rand(S.shape[0], V.shape[0], generator=torch.Generator().manual_seed(1))
+    value = (compute(S, V, T, W) * weights).sum()
+    grads = torch.autograd.grad(value, [S, V])
+
+    S64, V64 = S.detach().double().requires_grad_(), V.detach().double().requires_grad_()
+    expected = (independent_edge_error(S64, V64, T, W) * weights.double()).sum()
+    expected_grads = torch.autograd.grad(expected, [S64, V64])
+    assert abs(value.item() - expected.item()) <= 1e-5 * abs(expected.item())
+    for got, want in zip(grads, expected_grads):
+        assert relative_error(got, want) <= 1e-5
+
+
+@pytest.mark.parametrize('kind', KINDS)
+def test_vrm_terms_fused_and_reference_match_float64(kind):
+    S, V, T, W = make_logits(kind)
+    # The hard inputs tie in joint entropy (saturated softmax, views equal up to
+    # 1e-6), so which tied edge falls at the percentile is rounding noise there.
+    percentile = 90 if kind == 'random' else 100
+    want_is, want_ic, want_kept = independent_vrm(S, V, T, W, percentile)
+    for impl in ('fused', 'reference'):
+        terms = vrm_terms(S, V, T, W, prune_percentile=percentile, impl=impl)
+        assert abs(terms.inter_sample.item() - want_is.item()) <= 1e-5 * want_is.item()
+        assert abs(terms.inter_class.item() - want_ic.item()) <= 1e-5 * want_ic.item()
+        assert terms.kept_fraction.item() == pytest.approx(want_kept)
+
+
+def test_huber_penalty_matches_float64():
+    S, V, T, W = make_logits('random')
+    got = edge_matching_error_reference(S, V, T, W, penalty='huber', huber_delta=0.3)
+    want = independent_edge_error(S, V, T, W, penalty='huber', delta=0.3)
+    assert relative_error(got, want) <= 1e-5
+
+
+def test_chunked_reference_equals_unchunked_in_value_and_gradient():
+    S, V, T, W = make_logits('random', B=13)
+    S.requires_grad_(True)
+    full = edge_matching_error_reference(S, V, T, W)
+    chunked = edge_matching_error_reference(S, V, T, W, chunk_size=4)
+    torch.testing.assert_close(chunked, full)
+    g_full, = torch.autograd.grad(full.sum(), S)
+    g_chunk, = torch.autograd.grad(chunked.sum(), S)
+    torch.testing.assert_close(g_chunk, g_full)
+
+
+def test_edges_are_unit_vectors_and_zero_for_coinciding_endpoints():
+    S, V, _, _ = make_logits('identical_views')
+    norms = unit_edges(S, V).norm(dim=-1)
+    coincide = (S[:, None, :] == V[None, :, :]).all(-1)
+    torch.testing.assert_close(norms[~coincide], torch.ones_like(norms[~coincide]))
+    assert coincide.sum() == 8 and (norms[coincide] == 0).all()
+
+
+def test_inter_sample_block_is_slice_of_full_graph():
+    S, V, _, _ = make_logits('random', B=7, C=5)
+    vertices = torch.cat([S, V])
+    full = unit_edges(vertices, vertices)  # (2B, 2B, C), antisymmetric
+    torch.testing.assert_close(unit_edges(S, V), full[:7, 7:])
+    torch.testing.assert_close(full[7:, :7], -full[:7, 7:].transpose(0, 1))
+
+
+def test_edges_and_terms_are_invariant_to_a_temperature():
+    S, V, T, W = make_logits('random')
+    torch.testing.assert_close(unit_edges(S / 3.7, V / 3.7), unit_edges(S, V))
+    a = vrm_terms(S, V, T, W, prune_percentile=100)
+    b = vrm_terms(S / 3.7, V / 3.7, T / 0.5, W / 0.5, prune_percentile=100)
+    torch.testing.assert_close(b.inter_sample, a.inter_sample)
+    torch.testing.assert_close(b.inter_class, a.inter_class)
+
+
+def test_concat_inter_class_edges_are_upper_triangle_of_stacked_columns():
+    S, V, T, W = make_logits('random', B=6, C=5)
+    src, dst, mask = inter_class_vertices(S, V, 'concat')
+    assert src.shape == (5, 12) and mask.sum() == 10 and not mask.diagonal().any()
+    want = []
+    stacked_s, stacked_t = torch.cat([S, V]).double(), torch.cat([T, W]).double()
+    for a in range(5):
+        for b in range(a + 1, 5):
+            es = stacked_s[:, a] - stacked_s[:, b]
+            et = stacked_t[:, a] - stacked_t[:, b]
+            want.append(((es / es.norm() - et / et.norm())**2).sum())
+    terms = vrm_terms(S, V, T, W, ic_edges='concat')
+    assert terms.inter_class.item() == pytest.approx(torch.stack(want).mean().item(), rel=1e-5)
+
+
+def test_gram_relation_matches_cosine_computation():
+    S, V, T, W = make_logits('random', B=5, C=4)
+    got = gram_matching_error(S, V, T, W)
+    for i in range(5):
+        for j in range(5):
+            cs = np.dot(S[i], V[j]) / (np.linalg.norm(S[i]) * np.linalg.norm(V[j]))
+            ct = np.dot(T[i], W[j]) / (np.linalg.norm(T[i]) * np.linalg.norm(W[j]))
+            assert got[i, j].item() == pytest.approx((cs - ct)**2, rel=1e-4, abs=1e-7)
+
+
+def test_cross_joint_entropy_matches_numpy():
+    S, V, _, _ = make_logits('random', B=4, C=3)
+    p = torch.softmax(S.double(), 1).numpy()
+    q = torch.softmax(V.double(), 1).numpy()
+    want = np.array([[-(p[i] * np.log(q[j])).sum() for j in range(4)] for i in range(4)])
+    np.testing.assert_allclose(joint_entropy(S, V, 'cross').numpy(), want, rtol=1e-5)
+
+
+@pytest.mark.parametrize('percentile', [50, 80, 95])
+def test_kept_fraction_matches_percentile_and_drops_highest_entropy(percentile):
+    S, V, T, W = make_logits('random', B=40)
+    entropy = joint_entropy(S, V)
+    pruned = unreliable_edge_mask(entropy, percentile)
+    assert (~pruned).float().mean().item() == pytest.approx(percentile / 100, abs=1 / 1600)
+    assert entropy[pruned].min() > entropy[~pruned].max()
+    assert vrm_terms(S, V, T, W, prune_percentile=percentile).kept_fraction.item() == \
+        pytest.approx(percentile / 100, abs=1 / 1600)
+
+
+def test_pruned_set_follows_the_student_predictions():
+    S, V, _, _ = make_logits('random', B=20)
+    before = unreliable_edge_mask(joint_entropy(S, V), 80)
+    sharpened = S.clone()
+    sharpened[:5] *= 10  # five samples become confident: their edges become reliable
+    after = unreliable_edge_mask(joint_entropy(sharpened, V), 80)
+    assert not torch.equal(before, after)
+    assert after[:5].float().mean() < before[:5].float().mean()
+
+
+def test_teacher_gets_no_gradient_and_student_gets_it_through_both_views():
+    S, V, T, W = [x.requires_grad_(True) for x in make_logits('random')]
+    terms = vrm_terms(S, V, T, W)
+    (terms.inter_sample + terms.inter_class).backward()
+    assert T.grad is None and W.grad is None
+    assert S.grad.abs().sum() > 0 and V.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize('batch', [0, 1])
+def test_degenerate_batches_give_connected_zero(batch):
+    S, V, T, W = [x[:batch].requires_grad_(True) for x in make_logits('random')]
+    terms = vrm_terms(S, V, T, W)
+    total = terms.inter_sample + terms.inter_class
+    assert total.item() == 0 and total.requires_grad
+    total.backward()
+    assert torch.isfinite(S.grad).all() and S.grad.shape == (batch, 10)
+
+
+def test_all_edges_pruned_gives_zero_with_kept_fraction_zero():
+    S, V, T, W = [x.requires_grad_(True) for x in make_logits('random')]
+    terms = vrm_terms(S, V, T, W, prune_percentile=0)
+    assert terms.inter_sample.item() == 0 and terms.kept_fraction.item() == 0
+    terms.inter_sample.backward()
+    assert torch.isfinite(S.grad).all()
+
+
+@pytest.mark.parametrize('impl', ['fused', 'reference'])
+def test_identical_rows_give_finite_values_and_gradients(impl):
+    S = torch.ones(6, 4, requires_grad=True)
+    V = torch.ones(6, 4, requires_grad=True)
+    T, W = torch.ones(6, 4), torch.ones(6, 4)
+    terms = vrm_terms(S, V, T, W, impl=impl)
+    (terms.inter_sample + terms.inter_class).backward()
+    assert math.isfinite(terms.inter_sample.item()) and math.isfinite(terms.inter_class.item())
+    assert torch.isfinite(S.grad).all() and torch.isfinite(V.grad).all()

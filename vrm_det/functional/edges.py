@@ -1,0 +1,200 @@
+"""Relation-graph edges and the error between a student and a teacher graph.
+
+An edge joins a source vertex ``src[i]`` to a destination vertex ``dst[j]``;
+its value is the L2-normalised difference ``(src[i] - dst[j]) / ||src[i] - dst[j]||``.
+The matching error of an edge is a penalty on the difference between the
+student's and the teacher's unit edge vectors.
+
+Two ways to compute the ``(n, m)`` matrix of per-edge errors are provided:
+
+* :func:`edge_matching_error_reference` materialises the ``(n, m, d)`` edge
+  tensors; it is the readable definition and supports every penalty.
+* :func:`edge_matching_error_fused` never builds an ``(n, m, d)`` tensor: for
+  the squared-distance penalty the error of edge ``(i, j)`` is
+  ``|u|^2 + |v|^2 - 2 <u, v>`` with ``u``, ``v`` the unit edges, and every term
+  expands into row norms and ``(n, m)`` matrix products. The few edges whose
+  expansion cancels badly (the diagonal, near-duplicate endpoints) are
+  computed directly.
+
+Everything here is plain torch and knows nothing about detectors.
+"""
+from typing import Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+EDGE_PENALTIES = ('l2', 'huber')
+
+# Below this norm an edge is treated as the zero vector (its endpoints coincide).
+_ZERO_NORM = 1e-12
+# An expanded squared distance |a - b|^2 = |a|^2 + |b|^2 - 2<a, b> loses about
+# log10(ratio) digits when (|a|^2 + |b|^2) / |a - b|^2 = ratio. Edges above this
+# ratio (two digits lost) are recomputed from the difference itself.
+_CANCELLATION_RATIO = 100.0
+
+
+def unit_edges(src: Tensor, dst: Tensor) -> Tensor:
+    """All edges from ``src`` rows to ``dst`` rows as unit vectors.
+
+    Args:
+        src (Tensor): Source vertices, shape (N, D).
+        dst (Tensor): Destination vertices, shape (M, D).
+
+    Returns:
+        Tensor: Shape (N, M, D); entry ``[i, j]`` is ``src[i] - dst[j]``
+        divided by its L2 norm (a zero difference stays zero).
+    """
+    return F.normalize(src[:, None, :] - dst[None, :, :], dim=-1, eps=_ZERO_NORM)
+
+
+def edge_penalty(diff: Tensor, penalty: str = 'l2', huber_delta: float = 1.0) -> Tensor:
+    """Penalty of edge differences, summed over the last dimension.
+
+    Args:
+        diff (Tensor): Student edge minus teacher edge, shape (..., D).
+        penalty (str): ``'l2'`` (squared distance) or ``'huber'``.
+        huber_delta (float): Threshold of the Huber penalty.
+
+    Returns:
+        Tensor: Shape (...,).
+    """
+    if penalty == 'l2':
+        return diff.pow(2).sum(-1)
+    if penalty == 'huber':
+        return F.huber_loss(diff, torch.zeros_like(diff), reduction='none',
+                            delta=huber_delta).sum(-1)
+    raise ValueError(f"penalty must be one of {EDGE_PENALTIES}, got {penalty!r}")
+
+
+def _matching_error_block(s_src, s_dst, t_src, t_dst, penalty, huber_delta):
+    diff = unit_edges(s_src, s_dst) - unit_edges(t_src, t_dst)
+    return edge_penalty(diff, penalty, huber_delta)
+
+
+def edge_matching_error_reference(s_src: Tensor, s_dst: Tensor, t_src: Tensor,
+                                  t_dst: Tensor, penalty: str = 'l2',
+                                  huber_delta: float = 1.0,
+                                  chunk_size: Optional[int] = None) -> Tensor:
+    """Per-edge matching error, computed from materialised edge tensors.
+
+    Args:
+        s_src (Tensor): Student source vertices, shape (N, D).
+        s_dst (Tensor): Student destination vertices, shape (M, D).
+        t_src (Tensor): Teacher source vertices, shape (N, D).
+        t_dst (Tensor): Teacher destination vertices, shape (M, D).
+        penalty (str): ``'l2'`` or ``'huber'``, see :func:`edge_penalty`.
+        huber_delta (float): Threshold of the Huber penalty.
+        chunk_size (int, optional): Build the edges for this many source rows
+            at a time and recompute them in the backward pass, so that peak
+            memory is ``O(chunk_size * M * D)`` instead of ``O(N * M * D)``.
+
+    Returns:
+        Tensor: Shape (N, M), the error of edge ``(i, j)``.
+    """
+    if chunk_size is None or chunk_size >= s_src.shape[0]:
+        return _matching_error_block(s_src, s_dst, t_src, t_dst, penalty, huber_delta)
+    blocks = []
+    for start in range(0, s_src.shape[0], chunk_size):
+        rows = slice(start, start + chunk_size)
+        args = (s_src[rows], s_dst, t_src[rows], t_dst, penalty, huber_delta)
+        if torch.is_grad_enabled():
+            blocks.append(checkpoint(_matching_error_block, *args, use_reentrant=False))
+        else:
+            blocks.append(_matching_error_block(*args))
+    return torch.cat(blocks)
+
+
+def _centred(src: Tensor, dst: Tensor):
+    """Shift both vertex sets by their common mean.
+
+    Differences ``src[i] - dst[j]`` are unchanged (so is the gradient), but the
+    norms entering the expansion shrink, which limits cancellation.
+    """
+    shift = torch.cat([src, dst]).mean(0, keepdim=True).detach()
+    return src - shift, dst - shift
+
+
+def _expanded_sq_distance(src: Tensor, dst: Tensor):
+    """``|src[i] - dst[j]|^2`` by expansion, and ``|src[i]|^2 + |dst[j]|^2``."""
+    src_sq = src.pow(2).sum(1)
+    dst_sq = dst.pow(2).sum(1)
+    scale = src_sq[:, None] + dst_sq[None, :]
+    return scale - 2 * src @ dst.T, scale
+
+
+def _unit_norm_sq(norm: Tensor) -> Tensor:
+    """Squared norm of ``x / max(|x|, eps)`` given ``|x|`` (1, or 0 for x = 0)."""
+    return (norm / norm.clamp_min(_ZERO_NORM)).pow(2)
+
+
+def edge_matching_error_fused(s_src: Tensor, s_dst: Tensor, t_src: Tensor,
+                              t_dst: Tensor) -> Tensor:
+    """Per-edge squared-distance matching error without ``(N, M, D)`` tensors.
+
+    Equal to ``edge_matching_error_reference(..., penalty='l2')`` in value and
+    gradient, in ``O(N * M + (N + M) * D)`` memory.
+
+    Args:
+        s_src (Tensor): Student source vertices, shape (N, D).
+        s_dst (Tensor): Student destination vertices, shape (M, D).
+        t_src (Tensor): Teacher source vertices, shape (N, D).
+        t_dst (Tensor): Teacher destination vertices, shape (M, D).
+
+    Returns:
+        Tensor: Shape (N, M), the error of edge ``(i, j)``.
+    """
+    cs_src, cs_dst = _centred(s_src, s_dst)
+    ct_src, ct_dst = _centred(t_src, t_dst)
+    s_dist_sq, s_scale = _expanded_sq_distance(cs_src, cs_dst)
+    t_dist_sq, t_scale = _expanded_sq_distance(ct_src, ct_dst)
+
+    with torch.no_grad():
+        direct = ((s_dist_sq * _CANCELLATION_RATIO <= s_scale)
+                  | (t_dist_sq * _CANCELLATION_RATIO <= t_scale))
+        if s_src.shape[0] == s_dst.shape[0]:
+            # A sample against its own virtual view: the closest pair by design.
+            direct.fill_diagonal_(True)
+    # Keep the square roots of the entries replaced below away from zero,
+    # so that their (discarded) gradients stay finite.
+    one = torch.ones((), dtype=s_dist_sq.dtype, device=s_dist_sq.device)
+    s_norm = torch.where(direct, one, s_dist_sq).sqrt()
+    t_norm = torch.where(direct, one, t_dist_sq).sqrt()
+
+    # <s_src[i] - s_dst[j], t_src[i] - t_dst[j]>
+    inner = ((cs_src * ct_src).sum(1)[:, None] - cs_src @ ct_dst.T
+             - ct_src @ cs_dst.T + (cs_dst * ct_dst).sum(1)[None, :])
+    cosine = inner / (s_norm.clamp_min(_ZERO_NORM) * t_norm.clamp_min(_ZERO_NORM))
+    error = _unit_norm_sq(s_norm) + _unit_norm_sq(t_norm) - 2 * cosine
+
+    # Direct edges come from the uncentred inputs: centring rounds them.
+    rows, cols = direct.nonzero(as_tuple=True)
+    s_edge = F.normalize(s_src[rows] - s_dst[cols], dim=-1, eps=_ZERO_NORM)
+    t_edge = F.normalize(t_src[rows] - t_dst[cols], dim=-1, eps=_ZERO_NORM)
+    return error.index_put((rows, cols), edge_penalty(s_edge - t_edge))
+
+
+def cosine_gram(src: Tensor, dst: Tensor) -> Tensor:
+    """Gram matrix of cosine similarities, shape (N, M), from (N, D) and (M, D)."""
+    return F.normalize(src, dim=-1, eps=_ZERO_NORM) @ F.normalize(dst, dim=-1, eps=_ZERO_NORM).T
+
+
+def gram_matching_error(s_src: Tensor, s_dst: Tensor, t_src: Tensor, t_dst: Tensor,
+                        penalty: str = 'l2', huber_delta: float = 1.0) -> Tensor:
+    """Per-edge error when each edge is encoded by one Gram-matrix scalar.
+
+    The edge ``(i, j)`` holds ``cos(src[i], dst[j])`` instead of a vector; this
+    is the ablation in which the secondary dimension is collapsed.
+
+    Args:
+        s_src, s_dst, t_src, t_dst (Tensor): As in
+            :func:`edge_matching_error_reference`.
+        penalty (str): ``'l2'`` or ``'huber'``.
+        huber_delta (float): Threshold of the Huber penalty.
+
+    Returns:
+        Tensor: Shape (N, M).
+    """
+    diff = cosine_gram(s_src, s_dst) - cosine_gram(t_src, t_dst)
+    return edge_penalty(diff.unsqueeze(-1), penalty, huber_delta)

@@ -1,0 +1,65 @@
+"""Dynamic pruning of unreliable inter-sample edges.
+
+An edge between two student predictions is unreliable when the predictions
+at its endpoints are uncertain: their joint entropy is high. Every step the
+edges whose joint entropy lies above the ``percentile``-th percentile of the
+batch are dropped from the loss.
+"""
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+JOINT_ENTROPY_MODES = ('sum', 'cross')
+
+
+def prediction_entropy(logits: Tensor) -> Tensor:
+    """Shannon entropy of ``softmax(logits)`` per row, shape (B,) from (B, C)."""
+    return -(logits.softmax(-1) * logits.log_softmax(-1)).sum(-1)
+
+
+@torch.no_grad()
+def joint_entropy(real: Tensor, virtual: Tensor, mode: str = 'sum') -> Tensor:
+    """Joint entropy of the endpoints of every real -> virtual edge.
+
+    Args:
+        real (Tensor): Student logits on the real view, shape (B, C).
+        virtual (Tensor): Student logits on the virtual view, shape (B, C).
+        mode (str): ``'sum'`` takes the endpoints as independent,
+            ``H(p_i) + H(q_j)``; ``'cross'`` is ``-sum_c p_i[c] log q_j[c]``,
+            which also grows when the two predictions disagree.
+
+    Returns:
+        Tensor: Shape (B, B), entry ``[i, j]`` for edge ``real[i] -> virtual[j]``.
+        Computed without gradient.
+    """
+    if mode == 'sum':
+        return prediction_entropy(real)[:, None] + prediction_entropy(virtual)[None, :]
+    if mode == 'cross':
+        return -(real.softmax(-1) @ virtual.log_softmax(-1).T)
+    raise ValueError(f"joint_entropy must be one of {JOINT_ENTROPY_MODES}, got {mode!r}")
+
+
+@torch.no_grad()
+def unreliable_edge_mask(entropy: Tensor, percentile: float) -> Tensor:
+    """Mark the edges whose joint entropy lies above the given percentile.
+
+    The ``k = round(percentile / 100 * numel)`` lowest-entropy edges are
+    reliable (and any edge tied with the k-th); the rest are unreliable.
+    ``percentile=100`` keeps every edge, ``percentile=0`` drops every edge.
+
+    Args:
+        entropy (Tensor): Joint entropy per edge, any shape.
+        percentile (float): In [0, 100].
+
+    Returns:
+        Tensor: Bool, same shape as ``entropy``; True where the edge is pruned.
+    """
+    if not 0 <= percentile <= 100:
+        raise ValueError(f'percentile must lie in [0, 100], got {percentile}')
+    num_kept = round(percentile / 100 * entropy.numel())
+    if num_kept == 0:
+        return torch.ones_like(entropy, dtype=torch.bool)
+    if num_kept == entropy.numel():
+        return torch.zeros_like(entropy, dtype=torch.bool)
+    threshold = entropy.flatten().kthvalue(num_kept).values
+    return entropy > threshold

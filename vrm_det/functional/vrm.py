@@ -1,0 +1,129 @@
+"""Virtual relation matching (VRM) on logits.
+
+Four logit matrices of shape (B, C) enter: student and teacher, each on the
+real and on the virtual (augmented) view. Two graphs are built per model:
+
+* inter-sample: edges from every real sample to every virtual sample,
+  ``(S[i] - S~[j]) / |S[i] - S~[j]|`` (B x B edges in R^C);
+* inter-class: edges between class columns, by default real column against
+  virtual column, ``(S[:, a] - S~[:, b]) / |...|`` (C x C edges in R^B).
+
+The student matches the teacher's unit edges; inter-sample edges whose
+student joint entropy lies above a percentile are pruned first.
+"""
+from typing import NamedTuple, Optional
+
+import torch
+from torch import Tensor
+
+from .edges import (edge_matching_error_fused, edge_matching_error_reference,
+                    gram_matching_error)
+from .pruning import joint_entropy, unreliable_edge_mask
+
+IC_EDGE_MODES = ('cross', 'concat')
+RELATIONS = ('vector', 'gram')
+IMPLS = ('fused', 'reference')
+
+
+class VRMTerms(NamedTuple):
+    """Unweighted VRM terms of one batch."""
+    inter_sample: Tensor  #: mean matching error over kept inter-sample edges
+    inter_class: Tensor  #: mean matching error over inter-class edges
+    kept_fraction: Tensor  #: fraction of inter-sample edges kept (no grad)
+    joint_entropy: Tensor  #: mean joint entropy of inter-sample edges (no grad)
+
+
+def inter_class_vertices(real: Tensor, virtual: Tensor, mode: str = 'cross'):
+    """Vertices and edge selection of the inter-class graph.
+
+    Args:
+        real (Tensor): Logits of the real view, shape (B, C).
+        virtual (Tensor): Logits of the virtual view, shape (B, C).
+        mode (str): ``'cross'``: real class columns against virtual class
+            columns (C x C edges in R^B). ``'concat'``: the columns of the
+            stacked ``[real; virtual]`` against each other, upper triangle
+            only (C (C - 1) / 2 edges in R^2B).
+
+    Returns:
+        tuple: ``(src, dst, edge_mask)``; ``src`` (C, D) and ``dst`` (C, D)
+        are the vertex sets, ``edge_mask`` (C, C) bool selects the edges, or
+        None for all of them.
+    """
+    if mode == 'cross':
+        return real.T, virtual.T, None
+    if mode == 'concat':
+        stacked = torch.cat([real, virtual]).T
+        num_classes = stacked.shape[0]
+        upper = torch.ones(num_classes, num_classes, dtype=torch.bool,
+                           device=real.device).triu(1)
+        return stacked, stacked, upper
+    raise ValueError(f"ic_edges must be one of {IC_EDGE_MODES}, got {mode!r}")
+
+
+def masked_mean(values: Tensor, mask: Optional[Tensor]) -> Tensor:
+    """Mean of ``values`` where ``mask`` is True (all when None); 0 if none.
+
+    The result stays connected to ``values`` even when nothing is selected.
+    """
+    if mask is None:
+        return values.mean() if values.numel() else values.sum() * 0
+    return (values * mask).sum() / mask.sum().clamp_min(1)
+
+
+def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
+              teacher_virtual: Tensor, prune_percentile: float = 95.0,
+              joint_entropy_mode: str = 'sum', ic_edges: str = 'cross',
+              relation: str = 'vector', penalty: str = 'l2', impl: str = 'fused',
+              huber_delta: float = 1.0, chunk_size: Optional[int] = None) -> VRMTerms:
+    """Compute the unweighted VRM terms.
+
+    Args:
+        student (Tensor): Student logits, real view, shape (B, C).
+        student_virtual (Tensor): Student logits, virtual view, shape (B, C).
+        teacher (Tensor): Teacher logits, real view, shape (B, C). Detached here.
+        teacher_virtual (Tensor): Teacher logits, virtual view, shape (B, C).
+            Detached here.
+        prune_percentile (float): Inter-sample edges whose joint entropy lies
+            above this percentile are pruned; 100 keeps all.
+        joint_entropy_mode (str): See :func:`~.pruning.joint_entropy`.
+        ic_edges (str): See :func:`inter_class_vertices`.
+        relation (str): ``'vector'`` (unit edge vectors) or ``'gram'`` (one
+            cosine similarity per edge, the ablation).
+        penalty (str): ``'l2'`` or ``'huber'`` per-edge penalty.
+        impl (str): ``'fused'`` (needs ``relation='vector'`` and
+            ``penalty='l2'``) or ``'reference'`` (materialised edges).
+        huber_delta (float): Threshold of the Huber penalty.
+        chunk_size (int, optional): Row chunk of the reference implementation.
+
+    Returns:
+        VRMTerms: Terms are zero (and connected to the student) when B < 2.
+    """
+    teacher, teacher_virtual = teacher.detach(), teacher_virtual.detach()
+    if student.shape[0] < 2:
+        zero = (student.sum() + student_virtual.sum()) * 0
+        nothing = zero.detach()
+        return VRMTerms(zero, zero, nothing, nothing)
+
+    if relation == 'gram':
+        def matching_error(s_src, s_dst, t_src, t_dst):
+            return gram_matching_error(s_src, s_dst, t_src, t_dst, penalty, huber_delta)
+    elif impl == 'fused':
+        if penalty != 'l2':
+            raise ValueError("impl='fused' computes the 'l2' penalty only; "
+                             "use impl='reference' for penalty='huber'")
+        matching_error = edge_matching_error_fused
+    else:
+        def matching_error(s_src, s_dst, t_src, t_dst):
+            return edge_matching_error_reference(s_src, s_dst, t_src, t_dst, penalty,
+                                                 huber_delta, chunk_size)
+
+    entropy = joint_entropy(student, student_virtual, joint_entropy_mode)
+    kept = ~unreliable_edge_mask(entropy, prune_percentile)
+    inter_sample = masked_mean(
+        matching_error(student, student_virtual, teacher, teacher_virtual), kept)
+
+    s_src, s_dst, ic_mask = inter_class_vertices(student, student_virtual, ic_edges)
+    t_src, t_dst, _ = inter_class_vertices(teacher, teacher_virtual, ic_edges)
+    inter_class = masked_mean(matching_error(s_src, s_dst, t_src, t_dst), ic_mask)
+
+    return VRMTerms(inter_sample, inter_class, kept.float().mean(), entropy.mean())

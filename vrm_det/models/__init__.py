@@ -1,0 +1,1 @@
+from . import distillers, losses  # noqa: F401

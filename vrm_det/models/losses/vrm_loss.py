@@ -1,0 +1,94 @@
+"""The VRM loss module."""
+from typing import Dict, Optional
+
+from torch import Tensor
+
+from vrm_det.functional import kd_divergence, vrm_terms
+from vrm_det.functional.edges import EDGE_PENALTIES
+from vrm_det.functional.pruning import JOINT_ENTROPY_MODES
+from vrm_det.functional.validation import check_choice
+from vrm_det.functional.vrm import IC_EDGE_MODES, IMPLS, RELATIONS
+from vrm_det.registry import register_model
+
+from .base import DistillLoss
+
+
+@register_model
+class VRMLoss(DistillLoss):
+    """Virtual relation matching.
+
+    ``alpha * L_is + beta * L_ic (+ kd_weight * KD)``, where ``L_is`` and
+    ``L_ic`` match the student's inter-sample and inter-class relation graphs
+    (real view against virtual view) to the teacher's; see
+    :func:`vrm_det.functional.vrm_terms`.
+
+    Args:
+        alpha (float): Weight of the inter-sample term.
+        beta (float): Weight of the inter-class term.
+        prune_percentile (float): Inter-sample edges whose student joint
+            entropy lies above this percentile of the batch are pruned.
+        joint_entropy (str): ``'sum'`` (independent endpoints) or ``'cross'``.
+        ic_edges (str): ``'cross'`` (real class column against virtual class
+            column) or ``'concat'`` (columns of the stacked views, upper
+            triangle).
+        relation (str): ``'vector'`` edges, or ``'gram'`` (one cosine per edge).
+        loss (str): Per-edge penalty, ``'l2'`` or ``'huber'``.
+        impl (str): ``'auto'`` (fused where it applies, else reference),
+            ``'fused'`` or ``'reference'``.
+        kd_weight (float): Weight of an instance-matching KD term on both
+            views (an ablation; 0 disables it).
+        kd_temperature (float): Temperature of that KD term.
+        huber_delta (float): Threshold of the Huber penalty.
+        chunk_size (int, optional): Row chunk of the reference implementation.
+    """
+    uses_virtual_view = True
+
+    def __init__(self, alpha: float = 128.0, beta: float = 32.0,
+                 prune_percentile: float = 95.0, joint_entropy: str = 'sum',
+                 ic_edges: str = 'cross', relation: str = 'vector', loss: str = 'l2',
+                 impl: str = 'auto', kd_weight: float = 0.0, kd_temperature: float = 4.0,
+                 huber_delta: float = 1.0, chunk_size: Optional[int] = None) -> None:
+        super().__init__()
+        check_choice('joint_entropy', joint_entropy, JOINT_ENTROPY_MODES)
+        check_choice('ic_edges', ic_edges, IC_EDGE_MODES)
+        check_choice('relation', relation, RELATIONS)
+        check_choice('loss', loss, EDGE_PENALTIES)
+        check_choice('impl', impl, ('auto',) + IMPLS)
+        if not 0 <= prune_percentile <= 100:
+            raise ValueError(f'prune_percentile={prune_percentile} must lie in [0, 100] '
+                             '(100 keeps every edge)')
+        if impl == 'fused' and (loss != 'l2' or relation != 'vector'):
+            raise ValueError("impl='fused' needs loss='l2' and relation='vector'; "
+                             f"got loss={loss!r}, relation={relation!r}: use impl='auto' "
+                             "or impl='reference'")
+        if chunk_size is not None and chunk_size < 1:
+            raise ValueError(f'chunk_size={chunk_size} must be a positive row count or None')
+        if impl == 'auto':
+            impl = 'fused' if loss == 'l2' and relation == 'vector' else 'reference'
+        self.alpha, self.beta = alpha, beta
+        self.kd_weight, self.kd_temperature = kd_weight, kd_temperature
+        self.options = dict(prune_percentile=prune_percentile,
+                            joint_entropy_mode=joint_entropy, ic_edges=ic_edges,
+                            relation=relation, penalty=loss, impl=impl,
+                            huber_delta=huber_delta, chunk_size=chunk_size)
+
+    @property
+    def impl(self) -> str:
+        """The implementation in use, ``'fused'`` or ``'reference'``."""
+        return self.options['impl']
+
+    def compute(self, student: Tensor, teacher: Tensor, student_virtual: Optional[Tensor],
+                teacher_virtual: Optional[Tensor],
+                labels: Optional[Tensor]) -> Dict[str, Tensor]:
+        terms = vrm_terms(student, student_virtual, teacher, teacher_virtual, **self.options)
+        losses = dict(loss_is=self.alpha * terms.inter_sample,
+                      loss_ic=self.beta * terms.inter_class)
+        if self.kd_weight:
+            kd = (kd_divergence(student, teacher, self.kd_temperature)
+                  + kd_divergence(student_virtual, teacher_virtual, self.kd_temperature)) / 2
+            losses['loss_kd'] = self.kd_weight * kd
+        losses.update(is_term=terms.inter_sample.detach(),
+                      ic_term=terms.inter_class.detach(),
+                      kept_fraction=terms.kept_fraction,
+                      joint_entropy=terms.joint_entropy)
+        return losses
