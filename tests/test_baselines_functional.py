@@ -3,8 +3,13 @@ import numpy as np
 import pytest
 import torch
 
-from vrm_det.functional import (dist_divergence, dkd_divergence, gram_relation_divergence,
-                                kd_divergence, rkd_divergence)
+from vrm_det.functional import (
+    dist_divergence,
+    dkd_divergence,
+    gram_relation_divergence,
+    kd_divergence,
+    rkd_divergence,
+)
 
 RNG = np.random.default_rng(7)
 STUDENT = RNG.normal(size=(6, 5)) * 2

@@ -5,9 +5,16 @@ import numpy as np
 import pytest
 import torch
 
-from vrm_det.functional import (edge_matching_error_fused, edge_matching_error_reference,
-                                gram_matching_error, inter_class_vertices, joint_entropy,
-                                unit_edges, unreliable_edge_mask, vrm_terms)
+from vrm_det.functional import (
+    edge_matching_error_fused,
+    edge_matching_error_reference,
+    gram_matching_error,
+    inter_class_vertices,
+    joint_entropy,
+    unit_edges,
+    unreliable_edge_mask,
+    vrm_terms,
+)
 
 
 def independent_edge_error(s_src, s_dst, t_src, t_dst, penalty='l2', delta=1.0):

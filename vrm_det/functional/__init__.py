@@ -1,9 +1,14 @@
 """The distillation math in plain torch: no mmdet, mmengine or mmpretrain."""
 from .dist import dist_divergence
 from .dkd import dkd_divergence
-from .edges import (cosine_gram, edge_matching_error_fused,
-                    edge_matching_error_reference, edge_penalty,
-                    gram_matching_error, unit_edges)
+from .edges import (
+                    cosine_gram,
+                    edge_matching_error_fused,
+                    edge_matching_error_reference,
+                    edge_penalty,
+                    gram_matching_error,
+                    unit_edges,
+)
 from .gram import gram_relation_divergence
 from .kd import kd_divergence
 from .pruning import joint_entropy, prediction_entropy, unreliable_edge_mask

@@ -1,6 +1,6 @@
 """Instance matching: Hinton's knowledge distillation."""
-from torch import Tensor
 import torch.nn.functional as F
+from torch import Tensor
 
 
 def kd_divergence(student: Tensor, teacher: Tensor, temperature: float = 4.0) -> Tensor:

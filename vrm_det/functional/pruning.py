@@ -6,7 +6,6 @@ edges whose joint entropy lies above the ``percentile``-th percentile of the
 batch are dropped from the loss.
 """
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 JOINT_ENTROPY_MODES = ('sum', 'cross')

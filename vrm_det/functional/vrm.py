@@ -16,8 +16,7 @@ from typing import NamedTuple, Optional
 import torch
 from torch import Tensor
 
-from .edges import (edge_matching_error_fused, edge_matching_error_reference,
-                    gram_matching_error)
+from .edges import edge_matching_error_fused, edge_matching_error_reference, gram_matching_error
 from .pruning import joint_entropy, unreliable_edge_mask
 
 IC_EDGE_MODES = ('cross', 'concat')

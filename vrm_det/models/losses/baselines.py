@@ -7,9 +7,13 @@ from typing import Dict, Optional
 
 from torch import Tensor
 
-from vrm_det.functional import (dist_divergence, dkd_divergence,
-                                gram_relation_divergence, kd_divergence,
-                                rkd_divergence)
+from vrm_det.functional import (
+    dist_divergence,
+    dkd_divergence,
+    gram_relation_divergence,
+    kd_divergence,
+    rkd_divergence,
+)
 from vrm_det.registry import register_model
 
 from .base import DistillLoss

@@ -1,0 +1,3 @@
+from .runner_config import load_config, prepare_test_config, prepare_train_config
+
+__all__ = ['load_config', 'prepare_train_config', 'prepare_test_config']

@@ -1,0 +1,84 @@
+"""Turning a config file and command-line options into a runner config.
+
+Shared by ``tools/train.py`` and ``tools/test.py``; follows mmdet 3.x's
+conventions (work_dirs/<config name>, ``--cfg-options``, ``--amp``,
+``--resume``).
+"""
+import os.path as osp
+from typing import Optional
+
+from mmengine.config import Config
+
+
+def load_config(path: str, cfg_options: Optional[dict] = None,
+                launcher: str = 'none') -> Config:
+    """Read a config file, merge ``--cfg-options`` and set the launcher."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'config file {path} does not exist')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.launcher = launcher
+    return cfg
+
+
+def _set_work_dir(cfg: Config, config_path: str, work_dir: Optional[str]) -> None:
+    # Priority: command line > config file > work_dirs/<config name>.
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+
+
+def prepare_train_config(config_path: str, work_dir: Optional[str] = None,
+                         amp: bool = False, resume: Optional[str] = None,
+                         cfg_options: Optional[dict] = None,
+                         launcher: str = 'none') -> Config:
+    """Config for training.
+
+    Args:
+        config_path (str): The config file.
+        work_dir (str, optional): Where logs and checkpoints go.
+        amp (bool): Train with automatic mixed precision.
+        resume (str, optional): ``'auto'`` resumes from the latest checkpoint
+            in the work dir; a path resumes from that checkpoint.
+        cfg_options (dict, optional): Overrides, as ``--cfg-options`` gives them.
+        launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
+    """
+    cfg = load_config(config_path, cfg_options, launcher)
+    _set_work_dir(cfg, config_path, work_dir)
+    if amp:
+        optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if optim_wrapper == 'AmpOptimWrapper':
+            pass
+        elif optim_wrapper == 'OptimWrapper':
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.loss_scale = 'dynamic'
+        else:
+            raise ValueError(f'--amp needs optim_wrapper type OptimWrapper or '
+                             f'AmpOptimWrapper, the config has {optim_wrapper}')
+    if resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif resume is not None:
+        if not osp.isfile(resume):
+            raise FileNotFoundError(f'--resume checkpoint {resume} does not exist')
+        cfg.resume, cfg.load_from = True, resume
+    return cfg
+
+
+def prepare_test_config(config_path: str, checkpoint: str, work_dir: Optional[str] = None,
+                        out: Optional[str] = None, cfg_options: Optional[dict] = None,
+                        launcher: str = 'none') -> Config:
+    """Config for testing ``checkpoint``; ``out`` dumps the raw predictions."""
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist')
+    cfg = load_config(config_path, cfg_options, launcher)
+    _set_work_dir(cfg, config_path, work_dir)
+    cfg.load_from = checkpoint
+    if out is not None:
+        if not out.endswith(('.pkl', '.pickle')):
+            raise ValueError(f'--out must be a .pkl file, got {out}')
+        cfg.test_evaluator = list(cfg.test_evaluator) if isinstance(
+            cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
+        cfg.test_evaluator.append(dict(type='DumpDetResults', out_file_path=out))
+    return cfg
