@@ -8,6 +8,7 @@ numpy arrays, dtypes and scalars), so its own checkpoints fail to load and
 registers a local-file loader that explains a refusal. Any other pickled
 object is still refused: a checkpoint is untrusted input.
 """
+import os
 import os.path as osp
 import pickle
 
@@ -95,3 +96,46 @@ def register_safe_checkpoint_loading() -> None:
     """Allow-list mmengine's checkpoint types and install the local loader."""
     torch.serialization.add_safe_globals(MMENGINE_SAFE_GLOBALS)
     CheckpointLoader.register_scheme(prefixes='', loader=load_local_checkpoint, force=True)
+
+
+STUDENT_PREFIX = 'student.'
+
+
+def student_state_dict(checkpoint: dict) -> dict:
+    """The student's weights from a distiller checkpoint, keys without ``student.``.
+
+    Raises:
+        ValueError: The checkpoint holds no student weights (it is not a
+            distiller checkpoint).
+    """
+    state = checkpoint.get('state_dict', checkpoint)
+    student = {key[len(STUDENT_PREFIX):]: value for key, value in state.items()
+               if key.startswith(STUDENT_PREFIX)}
+    if not student:
+        sample = ', '.join(list(state)[:3])
+        raise ValueError('no "student." weights in this checkpoint (keys start: '
+                         f'{sample}); it is not a distiller checkpoint')
+    return student
+
+
+def save_student_checkpoint(src: str, dst: str) -> int:
+    """Write the student of distiller checkpoint ``src`` as a plain checkpoint.
+
+    The file at ``dst`` loads into the student's own config (mmdet's
+    ``tools/test.py``, ``load_from``). It is written to a temporary file first
+    and renamed, so a failure leaves no partial file.
+
+    Returns:
+        int: Number of tensors written.
+    """
+    state = student_state_dict(load_local_checkpoint(src, map_location='cpu'))
+    directory = osp.dirname(osp.abspath(dst))
+    os.makedirs(directory, exist_ok=True)
+    partial = dst + '.partial'
+    try:
+        torch.save(dict(state_dict=state, meta=dict(converted_from=osp.abspath(src))), partial)
+        os.replace(partial, dst)
+    finally:
+        if osp.exists(partial):
+            os.remove(partial)
+    return len(state)

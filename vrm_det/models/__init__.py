@@ -1,1 +1,1 @@
-from . import distillers, losses  # noqa: F401
+from . import distillers, losses, virtual_views  # noqa: F401

@@ -1,0 +1,15 @@
+# VRM: toy teacher (width 32) -> toy student (width 8), on RoI logits.
+_base_ = ['./faster-rcnn_r18-w8_fpn_toy.py']
+
+teacher_ckpt = 'work_dirs/faster-rcnn_r18-w32_fpn_toy/iter_600.pth'
+
+model = dict(
+    _delete_=True,
+    type='TwoStageDistiller',
+    student=_base_.model,
+    teacher='{{fileDirname}}/faster-rcnn_r18-w32_fpn_toy.py',
+    teacher_ckpt=teacher_ckpt,
+    distill_loss=dict(type='VRMLoss', alpha=4.0, beta=1.0, prune_percentile=95),
+    virtual_view=dict(type='PhotometricRandAugment', num_ops=2, magnitude=0.5),
+    roi_vertices='all',
+    distill_warmup_iters=50)

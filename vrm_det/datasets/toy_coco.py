@@ -1,0 +1,183 @@
+"""A small COCO-format detection dataset of generated images.
+
+Objects of several shape classes, with varied size, colour and texture, are
+drawn on cluttered backgrounds (smooth noise, stray strokes and blobs). The
+output is deterministic for a seed and laid out as mmdet expects COCO::
+
+    OUT/annotations/instances_train.json
+    OUT/annotations/instances_val.json
+    OUT/train/000000.png ...
+    OUT/val/000000.png ...
+
+The dataset is written into a temporary folder beside ``OUT`` and moved into
+place at the end, so an interrupted run leaves nothing half-written.
+"""
+import json
+import os
+import os.path as osp
+import shutil
+import tempfile
+from typing import Dict
+
+import cv2
+import numpy as np
+
+TOY_CLASSES = ('square', 'disc', 'triangle', 'ring', 'cross')
+TEXTURES = ('solid', 'stripes', 'checker', 'noise')
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    coarse = rng.uniform(40, 200, (4, 4, 3)).astype(np.float32)
+    image = cv2.resize(coarse, (size, size), interpolation=cv2.INTER_CUBIC)
+    image += rng.normal(0, 12, image.shape).astype(np.float32)
+    for _ in range(rng.integers(3, 9)):  # clutter: strokes and blobs of no class
+        colour = tuple(float(c) for c in rng.uniform(0, 255, 3))
+        p1 = tuple(int(v) for v in rng.integers(0, size, 2))
+        if rng.random() < 0.6:
+            p2 = tuple(int(v) for v in rng.integers(0, size, 2))
+            cv2.line(image, p1, p2, colour, int(rng.integers(1, 3)))
+        else:
+            axes = tuple(int(v) for v in rng.integers(2, size // 12 + 3, 2))
+            cv2.ellipse(image, p1, axes, float(rng.uniform(0, 180)), 0, 360, colour, -1)
+    return image
+
+
+def _shape_mask(label: str, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A (size, size) boolean mask of one object filling most of its square."""
+    mask = np.zeros((size, size), np.uint8)
+    s = size - 1
+    if label == 'square':
+        m = int(rng.integers(0, max(1, size // 6)))
+        cv2.rectangle(mask, (m, 0), (s - m, s), 1, -1)
+    elif label == 'disc':
+        cv2.circle(mask, (size // 2, size // 2), size // 2, 1, -1)
+    elif label == 'triangle':
+        apex = int(rng.integers(0, size))
+        cv2.fillPoly(mask, [np.array([[apex, 0], [0, s], [s, s]], np.int32)], 1)
+    elif label == 'ring':
+        cv2.circle(mask, (size // 2, size // 2), size // 2, 1, -1)
+        cv2.circle(mask, (size // 2, size // 2), max(1, size // 4), 0, -1)
+    elif label == 'cross':
+        t = max(2, size // 4)
+        cv2.rectangle(mask, (size // 2 - t // 2, 0), (size // 2 + t // 2, s), 1, -1)
+        cv2.rectangle(mask, (0, size // 2 - t // 2), (s, size // 2 + t // 2), 1, -1)
+    return mask.astype(bool)
+
+
+def _texture(rng: np.random.Generator, size: int) -> np.ndarray:
+    base = rng.uniform(0, 255, 3)
+    other = 255 - base
+    kind = TEXTURES[rng.integers(len(TEXTURES))]
+    yy, xx = np.mgrid[:size, :size]
+    if kind == 'solid':
+        pattern = np.zeros((size, size), bool)
+    elif kind == 'stripes':
+        period = int(rng.integers(3, 7))
+        pattern = ((xx + yy) // period) % 2 == 0
+    elif kind == 'checker':
+        period = int(rng.integers(3, 7))
+        pattern = ((xx // period) + (yy // period)) % 2 == 0
+    else:
+        pattern = rng.random((size, size)) < 0.3
+    return np.where(pattern[..., None], other, base).astype(np.float32)
+
+
+def _iou(a, b) -> float:
+    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
+    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
+    inter = max(0, x2 - x1) * max(0, y2 - y1)
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union
+
+
+def _draw_image(rng: np.random.Generator, size: int):
+    image = _background(rng, size)
+    objects = []
+    for _ in range(int(rng.integers(1, 5))):
+        for _attempt in range(20):
+            side = int(rng.integers(size // 8, size // 2.5))
+            x, y = (int(v) for v in rng.integers(0, size - side, 2))
+            box = [x, y, x + side, y + side]
+            if all(_iou(box, other['box']) < 0.2 for other in objects):
+                break
+        else:
+            continue
+        label = int(rng.integers(len(TOY_CLASSES)))
+        mask = _shape_mask(TOY_CLASSES[label], side, rng)
+        region = image[y:y + side, x:x + side]
+        region[mask] = _texture(rng, side)[mask]
+        ys, xs = np.nonzero(mask)
+        tight = [x + int(xs.min()), y + int(ys.min()), x + int(xs.max()) + 1,
+                 y + int(ys.max()) + 1]
+        objects.append(dict(box=tight, label=label))
+    return np.clip(image, 0, 255).astype(np.uint8), objects
+
+
+def _write_split(out_dir: str, split: str, num_images: int, size: int,
+                 rng: np.random.Generator, progress) -> None:
+    os.makedirs(osp.join(out_dir, split))
+    images, annotations = [], []
+    for index in range(num_images):
+        image, objects = _draw_image(rng, size)
+        file_name = f'{index:06d}.png'
+        cv2.imwrite(osp.join(out_dir, split, file_name), image)
+        images.append(dict(id=index, file_name=file_name, width=size, height=size))
+        for obj in objects:
+            x1, y1, x2, y2 = obj['box']
+            annotations.append(dict(id=len(annotations) + 1, image_id=index,
+                                    category_id=obj['label'] + 1,
+                                    bbox=[x1, y1, x2 - x1, y2 - y1],
+                                    area=(x2 - x1) * (y2 - y1), iscrowd=0))
+        if progress is not None:
+            progress(split, index + 1, num_images)
+    coco = dict(images=images, annotations=annotations,
+                categories=[dict(id=i + 1, name=name) for i, name in enumerate(TOY_CLASSES)])
+    with open(osp.join(out_dir, 'annotations', f'instances_{split}.json'), 'w') as f:
+        json.dump(coco, f)
+
+
+def make_toy_coco(out_dir: str, num_train: int = 240, num_val: int = 60,
+                  image_size: int = 128, seed: int = 0, overwrite: bool = False,
+                  progress=None) -> Dict[str, str]:
+    """Write the toy dataset to ``out_dir``.
+
+    Args:
+        out_dir (str): Destination folder.
+        num_train (int): Number of training images.
+        num_val (int): Number of validation images.
+        image_size (int): Side of the square images, in pixels.
+        seed (int): Seed: the same seed gives the same files.
+        overwrite (bool): Replace an existing ``out_dir``; otherwise an
+            existing complete dataset is kept as it is.
+        progress (callable, optional): Called as ``progress(split, done, total)``.
+
+    Returns:
+        dict: Paths of the train and val annotation files.
+    """
+    if num_train < 1 or num_val < 1:
+        raise ValueError('num_train and num_val must be at least 1')
+    if image_size < 32:
+        raise ValueError(f'image_size={image_size} is too small; use at least 32')
+    paths = {split: osp.join(out_dir, 'annotations', f'instances_{split}.json')
+             for split in ('train', 'val')}
+    if osp.isdir(out_dir) and not overwrite:
+        if all(osp.isfile(p) for p in paths.values()):
+            return paths
+        raise FileExistsError(f'{out_dir} exists but holds no complete toy dataset; '
+                              'remove it or pass overwrite=True')
+    parent = osp.dirname(osp.abspath(out_dir))
+    os.makedirs(parent, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix='.toy_coco_', dir=parent)
+    try:
+        os.makedirs(osp.join(staging, 'annotations'))
+        rng = np.random.default_rng(seed)
+        _write_split(staging, 'train', num_train, image_size, rng, progress)
+        _write_split(staging, 'val', num_val, image_size, rng, progress)
+        if osp.isdir(out_dir):
+            shutil.rmtree(out_dir)
+        os.replace(staging, out_dir)
+    finally:
+        if osp.isdir(staging):
+            shutil.rmtree(staging)
+    return paths
+

@@ -1,0 +1,153 @@
+"""What every distiller shares: building the student, loading and freezing the
+teacher, building the distillation loss and warming up its weight.
+
+Detection and classification distillers subclass :class:`BaseDistiller` and
+implement :meth:`BaseDistiller.loss`; validation and testing use the student.
+"""
+import os.path as osp
+from typing import Dict, List, Optional, Union
+
+from mmengine.config import Config
+from mmengine.hub import get_config
+from mmengine.logging import MessageHub
+from mmengine.model import BaseModel
+from mmengine.runner import CheckpointLoader
+from torch import Tensor, nn
+
+from vrm_det.models.losses import DistillLoss
+from vrm_det.registry import MMDET_MODELS
+
+
+def _load_teacher_state(teacher: nn.Module, checkpoint_path: str) -> None:
+    """Load ``checkpoint_path`` into ``teacher`` strictly, with a clear error."""
+    if not osp.isfile(osp.expanduser(checkpoint_path)):
+        raise FileNotFoundError(
+            f'teacher_ckpt {checkpoint_path} does not exist: train the teacher first '
+            '(tools/train.py with its config) or point teacher_ckpt at its checkpoint')
+    checkpoint = CheckpointLoader.load_checkpoint(checkpoint_path, map_location='cpu')
+    state = checkpoint.get('state_dict', checkpoint) if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f'teacher_ckpt {checkpoint_path} holds no state dict')
+    state = {key[len('module.'):] if key.startswith('module.') else key: value
+             for key, value in state.items()}
+    missing, unexpected = teacher.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        def listing(keys):
+            return ', '.join(keys[:8]) + (f' ... ({len(keys)} in all)' if len(keys) > 8 else '')
+        raise ValueError(
+            f'teacher_ckpt {checkpoint_path} does not match the teacher config. '
+            f'Missing keys: [{listing(missing)}]. Unexpected keys: [{listing(unexpected)}]. '
+            'Check that the teacher config describes the network the checkpoint was '
+            'trained with (a distiller checkpoint must first be converted with '
+            'tools/convert_to_student.py).')
+
+
+def _teacher_model_config(teacher: Union[dict, str]) -> dict:
+    """The teacher's model config: a dict, a config file, or ``pkg::path``."""
+    if not isinstance(teacher, str):
+        return teacher
+    if '::' in teacher:  # a config shipped in a package, e.g. 'mmdet::faster_rcnn/...'
+        return get_config(teacher).model
+    if not osp.isfile(teacher):
+        raise FileNotFoundError(f'teacher config file {teacher} does not exist')
+    return Config.fromfile(teacher).model
+
+
+class BaseDistiller(BaseModel):
+    """Student, frozen teacher and distillation loss.
+
+    The teacher is kept out of the module tree: it is not in ``parameters()``
+    (so no optimizer sees it), not in ``state_dict()`` (checkpoints hold the
+    student only, and resuming reloads the teacher from ``teacher_ckpt``), not
+    wrapped for gradient synchronisation, and stays in eval mode whatever
+    ``train()`` is called with. Device moves (``to``, ``cuda``) reach it.
+
+    Args:
+        student (dict): Config of the student model.
+        teacher (dict | str): Config of the teacher model, or the path of a
+            config file whose ``model`` is the teacher.
+        teacher_ckpt (str): Checkpoint of the teacher, loaded strictly.
+        distill_loss (dict): Config of a distillation loss
+            (e.g. ``dict(type='VRMLoss')``); see :mod:`vrm_det.models.losses`.
+        distill_warmup_iters (int): The distillation losses are scaled by
+            ``min(1, iter / distill_warmup_iters)``; 0 disables the warm-up.
+        init_cfg (dict, optional): Initialisation config.
+    """
+    #: Registry that builds the student and the teacher.
+    model_registry = MMDET_MODELS
+
+    def __init__(self, student: dict, teacher: Union[dict, str], teacher_ckpt: str,
+                 distill_loss: dict, distill_warmup_iters: int = 0,
+                 init_cfg: Optional[dict] = None) -> None:
+        if not teacher_ckpt:
+            raise ValueError('teacher_ckpt is required: the path of the trained teacher')
+        if distill_warmup_iters < 0:
+            raise ValueError(f'distill_warmup_iters={distill_warmup_iters} must be >= 0')
+        student_model = self.model_registry.build(student)
+        super().__init__(data_preprocessor=student_model.data_preprocessor, init_cfg=init_cfg)
+        self.student = student_model
+
+        teacher_model = self.model_registry.build(_teacher_model_config(teacher))
+        _load_teacher_state(teacher_model, teacher_ckpt)
+        teacher_model.requires_grad_(False)
+        teacher_model.eval()
+        # Plain attribute, not a submodule: see the class docstring.
+        object.__setattr__(self, '_teacher', teacher_model)
+        self.teacher_ckpt = teacher_ckpt
+
+        self.distill_loss = MMDET_MODELS.build(distill_loss)
+        if not isinstance(self.distill_loss, DistillLoss):
+            raise TypeError(f'distill_loss must build a vrm_det distillation loss, got '
+                            f'{type(self.distill_loss).__name__}')
+        self.distill_warmup_iters = distill_warmup_iters
+        self.check_compatible(self.student, self.teacher)
+
+    @property
+    def teacher(self) -> nn.Module:
+        """The frozen teacher (not a submodule)."""
+        return self._teacher
+
+    def check_compatible(self, student: nn.Module, teacher: nn.Module) -> None:
+        """Raise if the teacher's predictions cannot be matched to the student's."""
+
+    def init_weights(self) -> None:
+        # The teacher comes from its checkpoint; only the student is initialised.
+        self.student.init_weights()
+
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        self._teacher._apply(fn, *args, **kwargs)
+        return self
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self._teacher.eval()
+        return self
+
+    def distill_weight(self) -> float:
+        """The warm-up factor of the distillation losses at the current iteration."""
+        if not self.distill_warmup_iters:
+            return 1.0
+        iteration = MessageHub.get_current_instance().get_info('iter', 0)
+        return min(1.0, (iteration + 1) / self.distill_warmup_iters)
+
+    def weighted_distill_losses(self, losses: Dict[str, Tensor]) -> Dict[str, Tensor]:
+        """Scale the ``loss`` entries of a distillation loss by the warm-up factor."""
+        weight = self.distill_weight()
+        if weight == 1.0:
+            return losses
+        return {key: value * weight if 'loss' in key else value
+                for key, value in losses.items()}
+
+    def forward(self, inputs: Tensor, data_samples: Optional[List] = None,
+                mode: str = 'tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        if mode == 'predict':
+            return self.student.predict(inputs, data_samples)
+        if mode == 'tensor':
+            return self.student._forward(inputs, data_samples)
+        raise RuntimeError(f'invalid mode {mode!r}: use loss, predict or tensor')
+
+    def loss(self, inputs: Tensor, data_samples: List) -> Dict[str, Tensor]:
+        raise NotImplementedError

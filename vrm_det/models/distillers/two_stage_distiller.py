@@ -1,0 +1,225 @@
+"""Distillation of a two-stage detector (Faster R-CNN family) on RoI logits."""
+import copy
+from typing import Dict, List, Optional, Tuple, Union
+
+import torch
+from mmdet.models.utils import unpack_gt_instances
+from mmdet.structures.bbox import bbox2roi
+from torch import Tensor
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from vrm_det.functional.validation import check_choice
+from vrm_det.registry import MMDET_MODELS, register_model
+
+from .base_distiller import BaseDistiller
+
+ROI_VERTICES = ('all', 'foreground')
+
+
+@register_model
+class TwoStageDistiller(BaseDistiller):
+    """Distil a two-stage detector's RoI classification logits.
+
+    One training step:
+
+    1. The student's backbone and neck run on the real images and, when the
+       loss or ``virtual_det_loss`` needs it, on the virtual view made by
+       ``virtual_view``. With batch-norm frozen (mmdet's ``norm_eval=True``,
+       the default of its Faster R-CNN configs) both views go through in one
+       batched forward; with batch-norm in training mode they go separately,
+       so the real images' statistics are not mixed with the virtual ones.
+    2. The student's RPN proposes on the real view and its sampler picks the
+       RoIs; the student's detection losses are taken as mmdet does.
+    3. The student's RoI head scores the same RoIs on both views in one
+       RoIAlign and head pass (the virtual RoIs index the second half of the
+       batched features).
+    4. The teacher runs its backbone, neck and RoI bbox head only, without
+       gradient, in one batched forward over both views, on **the same RoIs**:
+       its RPN and sampler never run, so the logit rows line up.
+    5. The selected RoIs become the graph's vertices and the four logit
+       matrices go to ``distill_loss``.
+
+    Args:
+        student (dict): Config of the student detector.
+        teacher (dict | str): Config (or config file) of the teacher detector.
+        teacher_ckpt (str): Checkpoint of the teacher.
+        distill_loss (dict): Config of the distillation loss.
+        virtual_view (dict, optional): Config of the augmentation that makes
+            the virtual images from RGB images in [0, 255], e.g.
+            ``dict(type='PhotometricRandAugment', num_ops=2)``. Required when
+            the loss uses the virtual view or ``virtual_det_loss`` is True.
+        roi_vertices (str): ``'all'`` sampled RoIs, or ``'foreground'`` ones.
+        max_vertices (int, optional): Keep at most this many vertices per
+            batch (a random subset).
+        virtual_det_loss (bool): Also take the student's RoI classification
+            and regression losses on the virtual view.
+        distill_warmup_iters (int): Linear warm-up of the distillation weight.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self, student: dict, teacher: Union[dict, str], teacher_ckpt: str,
+                 distill_loss: dict, virtual_view: Optional[dict] = None,
+                 roi_vertices: str = 'all', max_vertices: Optional[int] = None,
+                 virtual_det_loss: bool = False, distill_warmup_iters: int = 0,
+                 init_cfg: Optional[dict] = None) -> None:
+        check_choice('roi_vertices', roi_vertices, ROI_VERTICES)
+        if max_vertices is not None and max_vertices < 2:
+            raise ValueError(f'max_vertices={max_vertices} must be at least 2 or None')
+        super().__init__(student, teacher, teacher_ckpt, distill_loss,
+                         distill_warmup_iters, init_cfg)
+        self.uses_virtual_view = self.distill_loss.uses_virtual_view or virtual_det_loss
+        if self.uses_virtual_view and virtual_view is None:
+            raise ValueError(f'{type(self.distill_loss).__name__} (or virtual_det_loss=True) '
+                             'needs the virtual view: set virtual_view, e.g. '
+                             "dict(type='PhotometricRandAugment', num_ops=2)")
+        self.virtual_view = MMDET_MODELS.build(virtual_view) if virtual_view else None
+        self.roi_vertices, self.max_vertices = roi_vertices, max_vertices
+        self.virtual_det_loss = virtual_det_loss
+
+    def check_compatible(self, student, teacher) -> None:
+        for role, model in (('student', student), ('teacher', teacher)):
+            roi_head = getattr(model, 'roi_head', None)
+            if roi_head is None or not getattr(roi_head, 'with_bbox', False):
+                raise TypeError(f'the {role} ({type(model).__name__}) is not a two-stage '
+                                'detector with a RoI bbox head')
+            if getattr(roi_head, 'with_mask', False):
+                raise TypeError(f'the {role} has a mask head; TwoStageDistiller distils '
+                                'the bbox branch only: use a Faster R-CNN style config')
+        if not student.with_rpn:
+            raise TypeError('the student needs an RPN: its proposals are the vertices')
+        s_classes = student.roi_head.bbox_head.num_classes
+        t_classes = teacher.roi_head.bbox_head.num_classes
+        if s_classes != t_classes:
+            raise ValueError(f'the teacher predicts {t_classes} classes and the student '
+                             f'{s_classes}: RoI logits are matched class by class, so '
+                             'set the same num_classes in both bbox heads')
+
+    # -- the views ---------------------------------------------------------
+
+    def make_virtual_inputs(self, inputs: Tensor) -> Tensor:
+        """Virtual view of a preprocessed (normalised) batch, normalised alike."""
+        preprocessor = self.data_preprocessor
+        mean = getattr(preprocessor, 'mean', None)
+        std = getattr(preprocessor, 'std', None)
+        if mean is None or std is None:
+            return self.virtual_view(inputs)
+        return (self.virtual_view(inputs * std + mean) - mean) / std
+
+    def _batch_norm_frozen(self) -> bool:
+        return not any(m.training for m in self.student.modules() if isinstance(m, _BatchNorm))
+
+    def _student_features(self, inputs: Tensor, virtual: Optional[Tensor]):
+        """Student features of the real view and of both views (or None)."""
+        if virtual is None:
+            feats = self.student.extract_feat(inputs)
+            return feats, None
+        if self._batch_norm_frozen():
+            both = self.student.extract_feat(torch.cat([inputs, virtual]))
+            return tuple(level[:len(inputs)] for level in both), both
+        real = self.student.extract_feat(inputs)
+        virt = self.student.extract_feat(virtual)
+        return real, tuple(torch.cat(pair) for pair in zip(real, virt))
+
+    # -- the training step -------------------------------------------------
+
+    def _rpn(self, feats, data_samples) -> Tuple[dict, list]:
+        """Student RPN losses and proposals, as mmdet's TwoStageDetector takes them."""
+        student = self.student
+        proposal_cfg = student.train_cfg.get('rpn_proposal', student.test_cfg.rpn)
+        rpn_samples = copy.deepcopy(data_samples)
+        for sample in rpn_samples:  # the RPN is class-agnostic
+            sample.gt_instances.labels = torch.zeros_like(sample.gt_instances.labels)
+        losses, proposals = student.rpn_head.loss_and_predict(
+            feats, rpn_samples, proposal_cfg=proposal_cfg)
+        losses = {(f'rpn_{k}' if 'loss' in k and 'rpn' not in k else k): v
+                  for k, v in losses.items()}
+        return losses, proposals
+
+    def _sample_rois(self, feats, proposals, data_samples) -> list:
+        roi_head = self.student.roi_head
+        gt_instances, gt_ignore, _ = unpack_gt_instances(data_samples)
+        results = []
+        for i, proposal in enumerate(proposals):
+            proposal.priors = proposal.pop('bboxes')
+            assigned = roi_head.bbox_assigner.assign(proposal, gt_instances[i], gt_ignore[i])
+            results.append(roi_head.bbox_sampler.sample(
+                assigned, proposal, gt_instances[i], feats=[level[i][None] for level in feats]))
+        return results
+
+    def _roi_labels(self, sampling_results) -> Tensor:
+        """Class of every sampled RoI; background is ``num_classes``."""
+        background = self.student.roi_head.bbox_head.num_classes
+        return torch.cat([torch.cat([res.pos_gt_labels,
+                                     res.pos_gt_labels.new_full((len(res.neg_priors),),
+                                                                background)])
+                          for res in sampling_results])
+
+    def select_vertices(self, labels: Tensor) -> Tensor:
+        """Indices of the sampled RoIs that become graph vertices."""
+        background = self.student.roi_head.bbox_head.num_classes
+        if self.roi_vertices == 'foreground':
+            index = (labels < background).nonzero(as_tuple=True)[0]
+        else:
+            index = torch.arange(len(labels), device=labels.device)
+        if self.max_vertices is not None and len(index) > self.max_vertices:
+            keep = torch.randperm(len(index), device=index.device)[:self.max_vertices]
+            index = index[keep.sort().values]
+        return index
+
+    def score_rois(self, model, feats, rois: Tensor, num_images: int,
+                   with_virtual: bool) -> Dict[str, Tensor]:
+        """RoI head outputs on the real view, and on the virtual view when
+        ``feats`` holds both (the virtual RoIs index the second half)."""
+        if with_virtual:
+            virtual_rois = rois.clone()
+            virtual_rois[:, 0] += num_images
+            rois = torch.cat([rois, virtual_rois])
+        return model.roi_head._bbox_forward(feats, rois)
+
+    def loss(self, inputs: Tensor, data_samples: List) -> Dict[str, Tensor]:
+        if len(data_samples) == 0 or inputs.shape[0] == 0:
+            raise ValueError('empty batch: the dataloader returned no images')
+        num_images = inputs.shape[0]
+        virtual = self.make_virtual_inputs(inputs) if self.uses_virtual_view else None
+        real_feats, all_feats = self._student_features(inputs, virtual)
+
+        losses, proposals = self._rpn(real_feats, data_samples)
+        sampling_results = self._sample_rois(real_feats, proposals, data_samples)
+        rois = bbox2roi([res.priors for res in sampling_results])
+        num_rois = len(rois)
+
+        with_virtual = virtual is not None
+        student_out = self.score_rois(self.student, all_feats if with_virtual else real_feats,
+                                      rois, num_images, with_virtual)
+        bbox_head = self.student.roi_head.bbox_head
+        train_cfg = self.student.roi_head.train_cfg
+        losses.update(bbox_head.loss_and_target(
+            cls_score=student_out['cls_score'][:num_rois],
+            bbox_pred=student_out['bbox_pred'][:num_rois], rois=rois,
+            sampling_results=sampling_results, rcnn_train_cfg=train_cfg)['loss_bbox'])
+        if self.virtual_det_loss:
+            virtual_losses = bbox_head.loss_and_target(
+                cls_score=student_out['cls_score'][num_rois:],
+                bbox_pred=student_out['bbox_pred'][num_rois:], rois=rois,
+                sampling_results=sampling_results, rcnn_train_cfg=train_cfg)['loss_bbox']
+            losses.update({f'{k}_virtual': v for k, v in virtual_losses.items()
+                           if 'loss' in k})
+
+        with torch.no_grad():
+            teacher_inputs = torch.cat([inputs, virtual]) if with_virtual else inputs
+            teacher_feats = self.teacher.extract_feat(teacher_inputs)
+            teacher_scores = self.score_rois(self.teacher, teacher_feats, rois, num_images,
+                                             with_virtual)['cls_score']
+
+        labels = self._roi_labels(sampling_results)
+        index = self.select_vertices(labels)
+        student_scores = student_out['cls_score']
+        distill_inputs = dict(
+            student_logits=student_scores[:num_rois][index],
+            teacher_logits=teacher_scores[:num_rois][index],
+            labels=labels[index])
+        if self.distill_loss.uses_virtual_view:
+            distill_inputs.update(student_virtual_logits=student_scores[num_rois:][index],
+                                  teacher_virtual_logits=teacher_scores[num_rois:][index])
+        losses.update(self.weighted_distill_losses(self.distill_loss(**distill_inputs)))
+        return losses
