@@ -1,3 +1,10 @@
-from .runner_config import load_config, prepare_test_config, prepare_train_config
+from .runner_config import (
+                            load_config,
+                            prepare_test_config,
+                            prepare_train_config,
+                            set_data_root,
+                            set_iterations,
+)
 
-__all__ = ['load_config', 'prepare_train_config', 'prepare_test_config']
+__all__ = ['load_config', 'prepare_train_config', 'prepare_test_config', 'set_data_root',
+           'set_iterations']

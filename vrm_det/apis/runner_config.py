@@ -82,3 +82,35 @@ def prepare_test_config(config_path: str, checkpoint: str, work_dir: Optional[st
             cfg.test_evaluator, (list, tuple)) else [cfg.test_evaluator]
         cfg.test_evaluator.append(dict(type='DumpDetResults', out_file_path=out))
     return cfg
+
+
+def set_data_root(cfg: Config, data_root: str) -> Config:
+    """Point a COCO-style config's dataloaders and evaluators at ``data_root``.
+
+    ``data_root`` holds ``annotations/instances_{train,val}.json`` and the
+    image folders the config names (mmdet's COCO layout).
+    """
+    data_root = data_root.rstrip('/') + '/'
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(key) is not None:
+            cfg[key].dataset.data_root = data_root
+    for key in ('val_evaluator', 'test_evaluator'):
+        evaluator = cfg.get(key)
+        if evaluator is not None and 'ann_file' in evaluator:
+            evaluator.ann_file = osp.join(data_root, 'annotations',
+                                          osp.basename(evaluator.ann_file))
+    return cfg
+
+
+def set_iterations(cfg: Config, max_iters: int) -> Config:
+    """Shorten or lengthen an iteration-based schedule; validate and save at the end."""
+    cfg.train_cfg.max_iters = max_iters
+    cfg.train_cfg.val_interval = max_iters
+    cfg.default_hooks.checkpoint.interval = max_iters
+    for scheduler in cfg.get('param_scheduler', []):
+        if scheduler.get('type') == 'MultiStepLR':
+            scheduler.end = max_iters
+            scheduler.milestones = [int(max_iters * 0.75)]
+        elif 'end' in scheduler:
+            scheduler.end = min(scheduler.end, max(1, max_iters // 10))
+    return cfg

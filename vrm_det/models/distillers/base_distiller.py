@@ -30,16 +30,22 @@ def _load_teacher_state(teacher: nn.Module, checkpoint_path: str) -> None:
         raise ValueError(f'teacher_ckpt {checkpoint_path} holds no state dict')
     state = {key[len('module.'):] if key.startswith('module.') else key: value
              for key, value in state.items()}
-    missing, unexpected = teacher.load_state_dict(state, strict=False)
-    if missing or unexpected:
+    own = teacher.state_dict()
+    missing = [key for key in own if key not in state]
+    unexpected = [key for key in state if key not in own]
+    mismatched = [f'{key} {tuple(state[key].shape)} != {tuple(own[key].shape)}'
+                  for key in own if key in state and state[key].shape != own[key].shape]
+    if missing or unexpected or mismatched:
         def listing(keys):
             return ', '.join(keys[:8]) + (f' ... ({len(keys)} in all)' if len(keys) > 8 else '')
         raise ValueError(
             f'teacher_ckpt {checkpoint_path} does not match the teacher config. '
             f'Missing keys: [{listing(missing)}]. Unexpected keys: [{listing(unexpected)}]. '
+            f'Shape mismatches (checkpoint != config): [{listing(mismatched)}]. '
             'Check that the teacher config describes the network the checkpoint was '
             'trained with (a distiller checkpoint must first be converted with '
             'tools/convert_to_student.py).')
+    teacher.load_state_dict(state, strict=True)
 
 
 def _teacher_model_config(teacher: Union[dict, str]) -> dict:
@@ -88,6 +94,8 @@ class BaseDistiller(BaseModel):
         self.student = student_model
 
         teacher_model = self.model_registry.build(_teacher_model_config(teacher))
+        # Before loading: a class-count mismatch is the clearer message.
+        self.check_compatible(student_model, teacher_model)
         _load_teacher_state(teacher_model, teacher_ckpt)
         teacher_model.requires_grad_(False)
         teacher_model.eval()
@@ -100,7 +108,6 @@ class BaseDistiller(BaseModel):
             raise TypeError(f'distill_loss must build a vrm_det distillation loss, got '
                             f'{type(self.distill_loss).__name__}')
         self.distill_warmup_iters = distill_warmup_iters
-        self.check_compatible(self.student, self.teacher)
 
     @property
     def teacher(self) -> nn.Module:

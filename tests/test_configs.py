@@ -1,0 +1,71 @@
+"""Every shipped config parses and builds through the registry (no weights needed)."""
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+
+from vrm_det.models.distillers.base_distiller import _teacher_model_config
+from vrm_det.models.losses import DistillLoss
+from vrm_det.registry import MMDET_MODELS
+
+CONFIGS = Path(__file__).parents[1] / 'configs'
+ALL = sorted(p for p in CONFIGS.glob('*/*.py') if '_base_' not in p.parts)
+COCO_PAIRS = ['r101-r18', 'r101-r50', 'r50-mobilenetv2']
+
+
+def config_id(path):
+    return f'{path.parent.name}/{path.name}'
+
+
+@pytest.fixture(scope='module')
+def random_teacher_ckpts(tmp_path_factory):
+    """One randomly initialised checkpoint per teacher config, made on demand."""
+    cache = {}
+
+    def get(teacher):
+        key = str(teacher)
+        if key not in cache:
+            model = MMDET_MODELS.build(_teacher_model_config(teacher))
+            path = tmp_path_factory.mktemp('teacher') / 'teacher.pth'
+            torch.save({'state_dict': model.state_dict()}, path)
+            cache[key] = str(path)
+        return cache[key]
+    return get
+
+
+def test_the_coco_matrix_is_complete():
+    names = {config_id(p) for p in ALL}
+    for pair in COCO_PAIRS:
+        for method in ('vrm', 'kd', 'dkd', 'dist'):
+            assert f'{method}/{method}_faster-rcnn_{pair}_fpn_1x_coco.py' in names
+    for student in ('r18', 'r50', 'mobilenetv2'):
+        assert f'students/faster-rcnn_{student}_fpn_1x_coco.py' in names
+
+
+@pytest.mark.parametrize('path', ALL, ids=config_id)
+def test_config_builds(path, random_teacher_ckpts):
+    cfg = Config.fromfile(str(path))
+    assert 'vrm_det' in cfg.custom_imports['imports']
+    init_default_scope('mmdet')
+    if cfg.model.type == 'TwoStageDistiller':
+        cfg.model.teacher_ckpt = random_teacher_ckpts(cfg.model.teacher)
+    model = MMDET_MODELS.build(cfg.model)
+    if cfg.model.type == 'TwoStageDistiller':
+        assert isinstance(model.distill_loss, DistillLoss)
+        method = path.name.split('_')[0]
+        expected = dict(vrm='VRMLoss', kd='KDLoss', dkd='DKDLoss', dist='DISTLoss')[method]
+        assert type(model.distill_loss).__name__ == expected
+
+
+@pytest.mark.parametrize('pair', COCO_PAIRS)
+@pytest.mark.parametrize('method', ['kd', 'dkd', 'dist'])
+def test_baseline_configs_differ_from_vrm_only_in_the_loss(pair, method):
+    vrm = Config.fromfile(str(CONFIGS / 'vrm' / f'vrm_faster-rcnn_{pair}_fpn_1x_coco.py'))
+    other = Config.fromfile(
+        str(CONFIGS / method / f'{method}_faster-rcnn_{pair}_fpn_1x_coco.py'))
+    vrm_model, other_model = vrm.model.to_dict(), other.model.to_dict()
+    vrm_model.pop('distill_loss')
+    other_model.pop('distill_loss')
+    assert vrm_model == other_model
