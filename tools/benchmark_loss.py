@@ -11,13 +11,10 @@ repeated runs after a warm-up. Configurations whose estimated memory exceeds
     python tools/benchmark_loss.py --json work_dirs/benchmark_loss.json
 """
 import argparse
-import gc
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 METHODS = {
     # name: (loss config, bytes estimate of the loss computation for (B, C))
@@ -34,30 +31,14 @@ DEFAULT_SCALES = ['det:256:81', 'det:1024:81', 'det:2048:81', 'cls:64:100', 'cls
                   'cls:512:100', 'cls:64:1000', 'cls:256:1000', 'cls:512:1000']
 
 
-def _proc_status_kb(field):
-    with open('/proc/self/status') as status:
-        for line in status:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    raise RuntimeError(f'{field} not in /proc/self/status')
-
-
-def _reset_peak_rss():
-    # Writing 5 to clear_refs resets VmHWM (the peak RSS) to the current RSS.
-    with open('/proc/self/clear_refs', 'w') as clear_refs:
-        clear_refs.write('5')
-
-
 def run_worker(method, batch, num_classes, min_repeats, budget_s):
     """Measure one configuration in this process and print a JSON record."""
     import torch
 
-    from vrm_det.models.losses import DISTLoss, DKDLoss, GramRelationLoss, KDLoss, RKDLoss, VRMLoss
-    classes = dict(VRMLoss=VRMLoss, KDLoss=KDLoss, DKDLoss=DKDLoss, DISTLoss=DISTLoss,
-                   RKDLoss=RKDLoss, GramRelationLoss=GramRelationLoss)
-    torch.set_num_threads(int(os.environ.get('BENCH_THREADS', torch.get_num_threads())))
-    cfg = dict(METHODS[method][0])
-    loss_fn = classes[cfg.pop('type')](**cfg)
+    from vrm_det.registry import MMDET_MODELS
+    from vrm_det.utils.profiling import PeakMemory, median_ms, timed_runs
+
+    loss_fn = MMDET_MODELS.build(METHODS[method][0])
     gen = torch.Generator().manual_seed(0)
     student = (3 * torch.randn(batch, num_classes, generator=gen)).requires_grad_(True)
     student_virtual = (3 * torch.randn(batch, num_classes, generator=gen)).requires_grad_(True)
@@ -70,23 +51,13 @@ def run_worker(method, batch, num_classes, min_repeats, budget_s):
         sum(v for k, v in losses.items() if 'loss' in k).backward()
         student.grad = student_virtual.grad = None
 
-    start = time.perf_counter()
-    step()  # warm-up
-    warmup_s = time.perf_counter() - start
-    gc.collect()
-    _reset_peak_rss()
-    baseline_kb = _proc_status_kb('VmRSS')
-    repeats = max(min_repeats, min(50, int(budget_s / max(warmup_s, 1e-4))))
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    peak_mb = (_proc_status_kb('VmHWM') - baseline_kb) / 1024
+    step()  # first call outside the memory measurement
+    with PeakMemory() as memory:
+        times = timed_runs(step, min_repeats, budget_s)
     print(json.dumps(dict(method=method.split('-')[0],
                           impl=method.split('-')[1] if '-' in method else '',
-                          B=batch, C=num_classes, ms=1e3 * statistics.median(times),
-                          peak_mb=round(peak_mb, 1), repeats=repeats,
+                          B=batch, C=num_classes, ms=median_ms(times),
+                          peak_mb=round(memory.peak_mb, 1), repeats=len(times),
                           threads=torch.get_num_threads())))
 
 

@@ -23,6 +23,6 @@ else:
     from .checkpoint import register_safe_checkpoint_loading
 
     register_safe_checkpoint_loading()
-    from . import models  # noqa: F401  (registers the models)
+    from . import engine, models  # noqa: F401  (registers hooks and models)
 
 __all__ = ['__version__', 'OPENMMLAB_AVAILABLE']

@@ -5,3 +5,5 @@ distill_loss = dict(
     type='VRMLoss', alpha=4.0, beta=1.0, prune_percentile=95, joint_entropy='sum',
     ic_edges='cross', relation='vector', loss='l2')
 virtual_view = dict(type='PhotometricRandAugment', num_ops=2, magnitude=0.5)
+# Per-iteration VRM statistics (kept-edge fraction, terms) to the visualizer's backends.
+custom_hooks = [dict(type='DistillStatsHook', interval=50)]

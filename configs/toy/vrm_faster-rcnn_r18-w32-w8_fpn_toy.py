@@ -13,3 +13,5 @@ model = dict(
     virtual_view=dict(type='PhotometricRandAugment', num_ops=2, magnitude=0.5),
     roi_vertices='all',
     distill_warmup_iters=50)
+
+custom_hooks = [dict(type='DistillStatsHook', interval=1)]

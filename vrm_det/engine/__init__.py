@@ -1,0 +1,3 @@
+from .hooks import DistillStatsHook, ProgressBarHook
+
+__all__ = ['DistillStatsHook', 'ProgressBarHook']

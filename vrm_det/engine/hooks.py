@@ -1,0 +1,71 @@
+"""Hooks for distillation runs."""
+from typing import Optional, Sequence
+
+from mmdet.registry import HOOKS
+from mmengine.hooks import Hook
+
+VRM_STATISTICS = ('loss_is', 'loss_ic', 'is_term', 'ic_term', 'kept_fraction', 'joint_entropy')
+
+
+@HOOKS.register_module()
+class DistillStatsHook(Hook):
+    """Write the distillation statistics of every ``interval``-th iteration to
+    the visualizer, under ``distill/``.
+
+    The runner's logger already averages every loss-dict entry over its window;
+    this hook records the per-iteration values (the kept-edge fraction changes
+    every step) to each of the visualizer's backends: ``vis_data/scalars.json``
+    locally, and TensorBoard or others when configured in ``vis_backends``.
+
+    Args:
+        interval (int): Record every this many iterations.
+        keys (Sequence[str]): Loss-dict entries to record; those absent (for
+            a loss that does not produce them) are skipped.
+    """
+    priority = 'BELOW_NORMAL'
+
+    def __init__(self, interval: int = 1, keys: Sequence[str] = VRM_STATISTICS) -> None:
+        if interval < 1:
+            raise ValueError(f'interval={interval} must be at least 1')
+        self.interval, self.keys = interval, tuple(keys)
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs: Optional[dict] = None) -> None:
+        if not self.every_n_train_iters(runner, self.interval):
+            return
+        scalars = runner.message_hub.log_scalars
+        values = {f'distill/{key}': scalars[f'train/{key}'].current()
+                  for key in self.keys if f'train/{key}' in scalars}
+        if values:
+            runner.visualizer.add_scalars(values, step=runner.iter + 1)
+
+
+@HOOKS.register_module()
+class ProgressBarHook(Hook):
+    """A terminal progress bar over the training iterations (tqdm).
+
+    Args:
+        desc (str): Label shown before the bar.
+        loss_key (str): Loss-dict entry shown beside the bar.
+    """
+    priority = 'LOWEST'
+
+    def __init__(self, desc: str = 'train', loss_key: str = 'loss') -> None:
+        self.desc, self.loss_key = desc, loss_key
+        self._bar = None
+
+    def before_train(self, runner) -> None:
+        from tqdm import tqdm
+        self._bar = tqdm(total=runner.max_iters, initial=runner.iter, desc=self.desc,
+                         unit='it', dynamic_ncols=True)
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None,
+                         outputs: Optional[dict] = None) -> None:
+        self._bar.update(1)
+        if outputs and self.loss_key in outputs:
+            self._bar.set_postfix({self.loss_key: f'{float(outputs[self.loss_key]):.3f}'})
+
+    def after_train(self, runner) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

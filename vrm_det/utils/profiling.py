@@ -1,0 +1,57 @@
+"""Measuring CPU time and peak resident memory for the benchmark tools (Linux)."""
+import gc
+import statistics
+import time
+from typing import Callable, List
+
+
+def _status_kb(field: str) -> int:
+    with open('/proc/self/status') as status:
+        for line in status:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise RuntimeError(f'{field} missing from /proc/self/status')
+
+
+class PeakMemory:
+    """Peak resident memory above the level at entry, in MB.
+
+    CPU tensors are invisible to tracemalloc, so this reads the kernel's
+    high-water mark (VmHWM), reset at entry through ``/proc/self/clear_refs``.
+    Measure one configuration per process: the allocator keeps freed pages.
+    """
+
+    def __enter__(self):
+        gc.collect()
+        with open('/proc/self/clear_refs', 'w') as clear_refs:
+            clear_refs.write('5')  # resets VmHWM to the current RSS
+        self._baseline_kb = _status_kb('VmRSS')
+        self.peak_mb = 0.0
+        return self
+
+    def __exit__(self, *exc):
+        self.peak_mb = (_status_kb('VmHWM') - self._baseline_kb) / 1024
+        return False
+
+
+def timed_runs(fn: Callable[[], object], min_repeats: int = 3, budget_s: float = 3.0,
+               max_repeats: int = 50) -> List[float]:
+    """Seconds per call of ``fn`` after one warm-up call.
+
+    Runs at least ``min_repeats`` times and otherwise as many as fit in
+    ``budget_s`` (estimated from the warm-up), at most ``max_repeats``.
+    """
+    start = time.perf_counter()
+    fn()
+    warmup = time.perf_counter() - start
+    repeats = max(min_repeats, min(max_repeats, int(budget_s / max(warmup, 1e-4))))
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def median_ms(times: List[float]) -> float:
+    return 1e3 * statistics.median(times)

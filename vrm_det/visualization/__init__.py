@@ -1,0 +1,3 @@
+from .plots import plot_ap_bars, plot_curves, plot_relation_graphs
+
+__all__ = ['plot_ap_bars', 'plot_curves', 'plot_relation_graphs']

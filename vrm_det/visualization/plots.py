@@ -1,0 +1,96 @@
+"""Figures for reports: AP bars, training curves, relation graphs (PNG, no display)."""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from torch import Tensor  # noqa: E402
+
+from vrm_det.functional import edge_matching_error_reference, joint_entropy, unreliable_edge_mask  # noqa: E402
+
+
+def plot_ap_bars(results: Dict[str, Dict[str, float]], out_file: str,
+                 keys: Sequence[str] = ('AP', 'AP50', 'AP75')) -> None:
+    """Grouped bars: one group per method, one bar per metric (values in %)."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    methods = list(results)
+    width = 0.8 / len(keys)
+    for k, key in enumerate(keys):
+        values = [100 * results[m][key] for m in methods]
+        bars = ax.bar([i + k * width for i in range(len(methods))], values, width, label=key)
+        ax.bar_label(bars, fmt='%.1f', fontsize=7)
+    ax.set_xticks([i + width * (len(keys) - 1) / 2 for i in range(len(methods))], methods)
+    ax.set_ylabel('COCO metric (%)')
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_file, dpi=120)
+    plt.close(fig)
+
+
+def plot_curves(curves: Dict[str, List[Tuple[int, float]]], out_file: str, ylabel: str,
+                title: Optional[str] = None, smooth: int = 1) -> None:
+    """Line plot of (step, value) series, optionally with a moving average."""
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for name, points in curves.items():
+        if not points:
+            continue
+        steps, values = zip(*points)
+        if smooth > 1:
+            windows = [values[max(0, i - smooth + 1):i + 1] for i in range(len(values))]
+            values = [sum(window) / len(window) for window in windows]
+        ax.plot(steps, values, label=name)
+    ax.set_xlabel('iteration')
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out_file, dpi=120)
+    plt.close(fig)
+
+
+def _relative_edge_lengths(real: Tensor, virtual: Tensor) -> Tensor:
+    lengths = torch.cdist(real.double(), virtual.double())
+    return lengths / lengths.mean().clamp_min(1e-12)
+
+
+def plot_relation_graphs(student: Tensor, student_virtual: Tensor, teacher: Tensor,
+                         teacher_virtual: Tensor, out_file: str, prune_percentile: float = 95.0,
+                         max_vertices: int = 32, title: Optional[str] = None) -> dict:
+    """The inter-sample graphs of teacher and student side by side.
+
+    Panels: the teacher's and the student's real -> virtual edge lengths
+    (relative to their mean: which virtual samples lie close to which real
+    ones), and the per-edge matching error ``|e_s - e_t|^2`` of the unit edges,
+    with the edges pruned for high joint entropy crossed out. At most
+    ``max_vertices`` vertices are drawn; pruning is computed on the whole batch.
+
+    Returns:
+        dict: ``kept_fraction`` over the batch and the number of vertices drawn.
+    """
+    pruned = unreliable_edge_mask(joint_entropy(student, student_virtual), prune_percentile)
+    n = min(max_vertices, student.shape[0])
+    s, sv, t, tv = (x[:n].detach().double() for x in (student, student_virtual, teacher,
+                                                       teacher_virtual))
+    error = edge_matching_error_reference(s, sv, t, tv)
+    panels = [(_relative_edge_lengths(t, tv), 'teacher: edge length / mean', 'viridis'),
+              (_relative_edge_lengths(s, sv), 'student: edge length / mean', 'viridis'),
+              (error, 'matching error |e_s - e_t|^2 (x: pruned)', 'magma')]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.4))
+    for ax, (matrix, name, cmap) in zip(axes, panels):
+        image = ax.imshow(matrix.numpy(), cmap=cmap)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel('virtual vertex j')
+        ax.set_ylabel('real vertex i')
+        fig.colorbar(image, ax=ax, fraction=0.046)
+    rows, cols = pruned[:n, :n].nonzero(as_tuple=True)
+    axes[2].scatter(cols.numpy(), rows.numpy(), marker='x', s=14, c='cyan', linewidths=0.8)
+    kept = 1 - pruned.float().mean().item()
+    fig.suptitle(title or f'inter-sample relation graphs, {n} of {student.shape[0]} vertices, '
+                 f'{100 * kept:.1f}% of edges kept', fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out_file, dpi=120)
+    plt.close(fig)
+    return dict(kept_fraction=kept, vertices_drawn=n)
