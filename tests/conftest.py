@@ -7,7 +7,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import vrm_det  # noqa: F401
-from vrm_det.apis import set_data_root, set_iterations
+from vrm_det.apis import isolate_run, set_data_root, set_iterations
 from vrm_det.datasets import make_toy_coco
 
 CONFIGS = Path(__file__).parents[1] / 'configs'
@@ -24,6 +24,7 @@ def toy_config(path, data_root, work_dir, max_iters=2, teacher_ckpt=None) -> Con
     set_iterations(cfg, max_iters)
     cfg.train_dataloader.batch_size = 2
     cfg.work_dir = str(work_dir)
+    isolate_run(cfg, osp.basename(str(work_dir)))
     cfg.default_hooks.logger.interval = 1
     if teacher_ckpt is not None:
         cfg.model.teacher_ckpt = str(teacher_ckpt)

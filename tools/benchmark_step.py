@@ -32,6 +32,7 @@ def run_worker(setup, teacher_ckpt, args):
     from mmengine.registry import init_default_scope
 
     from vrm_det.datasets import synthetic_detection_batch
+    from vrm_det.models.distillers import capture_distill_inputs
     from vrm_det.registry import MMDET_MODELS
     from vrm_det.utils.profiling import PeakMemory, median_ms, timed_runs
 
@@ -50,12 +51,6 @@ def run_worker(setup, teacher_ckpt, args):
     optim_wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-4))
     data = synthetic_detection_batch(args.images, args.image_size, num_boxes=5, num_classes=5)
 
-    captured = {}
-    if distilling:
-        def capture(module, call_args, kwargs, output):
-            captured.update({k: v.detach().clone() for k, v in kwargs.items()})
-        model.distill_loss.register_forward_hook(capture, with_kwargs=True)
-
     def step():
         model.train_step(data, optim_wrapper)
 
@@ -65,9 +60,10 @@ def run_worker(setup, teacher_ckpt, args):
     record = dict(setup=setup, step_ms=median_ms(times), peak_mb=round(memory.peak_mb, 1),
                   repeats=len(times), images=args.images, image_size=args.image_size,
                   rois_per_image=args.rois)
-    if captured:
-        inputs = {k: v.requires_grad_(k.startswith('student')) if v.is_floating_point() else v
-                  for k, v in captured.items()}
+    if distilling:
+        captured = capture_distill_inputs(model, data)
+        inputs = {k: v.clone().requires_grad_(k.startswith('student'))
+                  if v.is_floating_point() else v for k, v in captured.items()}
 
         def loss_step():
             losses = model.distill_loss(**inputs)

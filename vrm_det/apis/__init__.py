@@ -1,6 +1,12 @@
 from .demo import DemoSettings, run_demo
-from .runner_config import (load_config, prepare_test_config, prepare_train_config,
-                            set_data_root, set_iterations)
+from .runner_config import (
+    isolate_run,
+    load_config,
+    prepare_test_config,
+    prepare_train_config,
+    set_data_root,
+    set_iterations,
+)
 
-__all__ = ['DemoSettings', 'run_demo', 'load_config', 'prepare_train_config',
+__all__ = ['DemoSettings', 'run_demo', 'isolate_run', 'load_config', 'prepare_train_config',
            'prepare_test_config', 'set_data_root', 'set_iterations']

@@ -9,13 +9,14 @@ import json
 import os
 import os.path as osp
 import time
+from contextlib import redirect_stdout
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from vrm_det.apis.runner_config import set_data_root, set_iterations
+from vrm_det.apis.runner_config import isolate_run, set_data_root, set_iterations
 from vrm_det.datasets import make_toy_coco
 
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
@@ -50,6 +51,7 @@ def _config(path: str, settings: DemoSettings, data_root: str, work_dir: str,
     if max_iters is not None:
         set_iterations(cfg, max_iters)
     cfg.work_dir = work_dir
+    isolate_run(cfg, label)
     cfg.randomness = dict(seed=settings.seed)
     cfg.log_level = 'WARNING'  # the bar and the stage lines are the console output
     cfg.train_cfg.val_interval = cfg.train_cfg.max_iters + 1  # evaluated once, below
@@ -63,11 +65,17 @@ def _metrics(raw: dict) -> Dict[str, float]:
 
 
 def train_and_evaluate(cfg: Config) -> Tuple[str, Dict[str, float], float]:
-    """Train with the runner, evaluate on the val split; checkpoint, metrics, seconds."""
+    """Train with the runner, evaluate on the val split; checkpoint, metrics, seconds.
+
+    The runner's and pycocotools' console output goes to ``console.log`` in
+    the work dir; the progress bar (stderr) stays on the terminal.
+    """
     start = time.perf_counter()
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    metrics = _metrics(runner.val())
+    os.makedirs(cfg.work_dir, exist_ok=True)
+    with open(osp.join(cfg.work_dir, 'console.log'), 'a') as log, redirect_stdout(log):
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        metrics = _metrics(runner.val())
     seconds = time.perf_counter() - start
     checkpoint = osp.join(cfg.work_dir, f'iter_{runner.iter}.pth')
     with open(osp.join(cfg.work_dir, 'demo_metrics.json'), 'w') as f:
@@ -98,30 +106,6 @@ def comparison_table(results: Dict[str, Dict[str, float]]) -> str:
         lines.append(f"| {name} | {100 * metrics['AP']:.1f} | {100 * metrics['AP50']:.1f} | "
                      f"{100 * metrics['AP75']:.1f} |")
     return '\n'.join(lines)
-
-
-def _relation_figure(vrm_cfg: Config, checkpoint: str, out_file: str) -> dict:
-    """Teacher and trained VRM student graphs on one training batch."""
-    from mmengine.registry import init_default_scope
-
-    from vrm_det.checkpoint import load_local_checkpoint
-    from vrm_det.models.distillers import capture_distill_inputs
-    from vrm_det.registry import MMDET_MODELS
-    from vrm_det.visualization import plot_relation_graphs
-
-    init_default_scope('mmdet')
-    distiller = MMDET_MODELS.build(vrm_cfg.model)
-    distiller.load_state_dict(load_local_checkpoint(checkpoint)['state_dict'])
-    distiller.eval()
-    batch = next(iter(Runner.build_dataloader(vrm_cfg.train_dataloader)))
-    logits = capture_distill_inputs(distiller, batch)
-    if 'student_virtual_logits' not in logits:
-        raise ValueError('the VRM run\'s loss does not use the virtual view: '
-                         'no relation graphs to draw')
-    return plot_relation_graphs(
-        logits['student_logits'], logits['student_virtual_logits'], logits['teacher_logits'],
-        logits['teacher_virtual_logits'], out_file,
-        prune_percentile=vrm_cfg.model.distill_loss.get('prune_percentile', 95.0))
 
 
 def run_demo(settings: DemoSettings) -> Dict[str, Dict[str, float]]:
@@ -183,7 +167,7 @@ def run_demo(settings: DemoSettings) -> Dict[str, Dict[str, float]]:
 
 def write_report(settings: DemoSettings, results, seconds, vrm_run, wall_s: float) -> str:
     """Write ``report.md`` and its figures into the demo's work dir."""
-    from vrm_det.visualization import plot_ap_bars, plot_curves
+    from vrm_det.visualization import plot_ap_bars, plot_curves, plot_distiller_relations
 
     out = settings.work_dir
     figures = {}
@@ -199,7 +183,7 @@ def write_report(settings: DemoSettings, results, seconds, vrm_run, wall_s: floa
     plot_curves({'VRM': scalars['vrm'].get('distill/kept_fraction', [])}, figures['kept'],
                 'kept inter-sample edges', 'fraction of edges kept after pruning, per iteration')
     figures['relations'] = osp.join(out, 'relations.png')
-    graph = _relation_figure(*vrm_run, figures['relations'])
+    graph = plot_distiller_relations(*vrm_run, figures['relations'])
 
     lines = [
         '# vrm_det demo report', '',

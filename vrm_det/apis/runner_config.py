@@ -5,6 +5,7 @@ conventions (work_dirs/<config name>, ``--cfg-options``, ``--amp``,
 ``--resume``).
 """
 import os.path as osp
+import time
 from typing import Optional
 
 from mmengine.config import Config
@@ -113,4 +114,18 @@ def set_iterations(cfg: Config, max_iters: int) -> Config:
             scheduler.milestones = [int(max_iters * 0.75)]
         elif 'end' in scheduler:
             scheduler.end = min(scheduler.end, max(1, max_iters // 10))
+    return cfg
+
+
+def isolate_run(cfg: Config, label: str) -> Config:
+    """Give a run its own MessageHub and Visualizer inside a shared process.
+
+    mmengine keeps both as named singletons: a second runner built in the same
+    process (or the same second) reuses the first one's, and its logs and
+    scalars land in the first run's directory. Unique names keep them apart.
+    """
+    unique = f'{label}-{time.time_ns()}'
+    cfg.experiment_name = unique
+    if cfg.get('visualizer') is not None:
+        cfg.visualizer.name = unique
     return cfg
