@@ -11,6 +11,7 @@ from vrm_det.functional import (
     gram_matching_error,
     inter_class_vertices,
     joint_entropy,
+    kth_smallest,
     unit_edges,
     unreliable_edge_mask,
     vrm_terms,
@@ -246,3 +247,26 @@ def test_identical_rows_give_finite_values_and_gradients(impl):
     (terms.inter_sample + terms.inter_class).backward()
     assert math.isfinite(terms.inter_sample.item()) and math.isfinite(terms.inter_class.item())
     assert torch.isfinite(S.grad).all() and torch.isfinite(V.grad).all()
+
+
+@pytest.mark.parametrize('kind', ['uniform', 'ties', 'sorted', 'reversed', 'constant',
+                                  'separable'])
+@pytest.mark.parametrize('fraction', [0.0, 0.05, 0.5, 0.95, 1.0])
+def test_kth_smallest_equals_kthvalue(kind, fraction):
+    g = torch.Generator().manual_seed(0)
+    n = 300 * 300
+    values = {
+        'uniform': torch.rand(n, generator=g),
+        'ties': torch.randint(0, 7, (n,), generator=g).float(),
+        'sorted': torch.arange(n).float(),
+        'reversed': torch.arange(n).flip(0).float(),
+        'constant': torch.full((n,), 2.5),
+        'separable': (torch.rand(300, 1, generator=g) + torch.rand(1, 300, generator=g)),
+    }[kind]
+    k = min(n, max(1, round(fraction * n)))
+    assert kth_smallest(values, k).item() == values.flatten().kthvalue(k).values.item()
+
+
+def test_kth_smallest_rejects_out_of_range_k():
+    with pytest.raises(ValueError, match='k=0'):
+        kth_smallest(torch.rand(10), 0)

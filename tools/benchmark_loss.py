@@ -12,9 +12,10 @@ repeated runs after a warm-up. Configurations whose estimated memory exceeds
 """
 import argparse
 import json
-import os
 import subprocess
 import sys
+
+from vrm_det.utils.profiling import write_records
 
 METHODS = {
     # name: (loss config, bytes estimate of the loss computation for (B, C))
@@ -127,9 +128,7 @@ def main():
             records.append(measure(method, scale, args))
     print(format_table(records))
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, 'w') as out:
-            json.dump(records, out, indent=1)
+        write_records(args.json, records)
 
 
 if __name__ == '__main__':

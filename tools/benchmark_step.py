@@ -16,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from vrm_det.utils.profiling import write_records
+
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs' / 'toy'
 SETUPS = {
     'student': CONFIGS / 'faster-rcnn_r18-w8_fpn_toy.py',
@@ -126,9 +128,7 @@ def main():
         print(f"{r['setup']:<8} {r['step_ms']:>9.1f} {ratio:>10} {r['peak_mb']:>9.1f} "
               f"{r.get('vertices', ''):>9} {loss:>8} {share:>11}")
     if args.json:
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, 'w') as out:
-            json.dump(records, out, indent=1)
+        write_records(args.json, records)
 
 
 if __name__ == '__main__':

@@ -48,16 +48,13 @@ def prepare_train_config(config_path: str, work_dir: Optional[str] = None,
     """
     cfg = load_config(config_path, cfg_options, launcher)
     _set_work_dir(cfg, config_path, work_dir)
-    if amp:
-        optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-        if optim_wrapper == 'AmpOptimWrapper':
-            pass
-        elif optim_wrapper == 'OptimWrapper':
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.loss_scale = 'dynamic'
-        else:
-            raise ValueError(f'--amp needs optim_wrapper type OptimWrapper or '
-                             f'AmpOptimWrapper, the config has {optim_wrapper}')
+    optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if amp and optim_wrapper == 'OptimWrapper':
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.loss_scale = 'dynamic'
+    elif amp and optim_wrapper != 'AmpOptimWrapper':
+        raise ValueError(f'--amp needs optim_wrapper type OptimWrapper or AmpOptimWrapper, '
+                         f'the config has {optim_wrapper}')
     if resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif resume is not None:
@@ -129,3 +126,23 @@ def isolate_run(cfg: Config, label: str) -> Config:
     if cfg.get('visualizer') is not None:
         cfg.visualizer.name = unique
     return cfg
+
+
+def add_runner_arguments(parser) -> None:
+    """The command-line options ``tools/train.py`` and ``tools/test.py`` share."""
+    from mmengine.config import DictAction
+
+    parser.add_argument('--work-dir', help='where logs, checkpoints and results go')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. train_cfg.max_epochs=2')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def build_runner(cfg: Config):
+    """The runner a config asks for (``runner_type``), mmengine's by default."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+
+    return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)

@@ -1,5 +1,7 @@
 """Measuring CPU time and peak resident memory for the benchmark tools (Linux)."""
 import gc
+import json
+import os
 import statistics
 import time
 from typing import Callable, List
@@ -55,3 +57,10 @@ def timed_runs(fn: Callable[[], object], min_repeats: int = 3, budget_s: float =
 
 def median_ms(times: List[float]) -> float:
     return 1e3 * statistics.median(times)
+
+
+def write_records(path: str, records: List[dict]) -> None:
+    """Write benchmark records as JSON, creating the folder."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, 'w') as out:
+        json.dump(records, out, indent=1)
