@@ -199,3 +199,20 @@ def test_empty_batch_is_a_clear_error(toy_teacher_ckpt):
     distiller = build_distiller(TOY_VRM, toy_teacher_ckpt)
     with pytest.raises(ValueError, match='empty batch'):
         distiller.loss(torch.zeros(0, 3, 128, 128), [])
+
+
+def test_virtual_view_leaves_batch_norm_running_statistics_alone(toy_data, toy_teacher_ckpt,
+                                                                 tmp_path):
+    vrm = build_distiller(TOY_VRM, toy_teacher_ckpt)
+    vrm.train()
+    assert not vrm._batch_norm_frozen()  # the toy student trains its batch-norm
+    batch = vrm.data_preprocessor(first_batch(toy_data, tmp_path, toy_teacher_ckpt), True)
+    bn = vrm.student.backbone.bn1
+    before = bn.running_mean.clone()
+    with torch.no_grad():
+        vrm.student.extract_feat(batch['inputs'])
+        real_only = bn.running_mean.clone()
+        bn.running_mean.copy_(before)
+        vrm.student_features(batch['inputs'], vrm.make_virtual_inputs(batch['inputs']))
+    torch.testing.assert_close(bn.running_mean, real_only)
+    assert bn.momentum == 0.1

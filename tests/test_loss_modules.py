@@ -125,3 +125,14 @@ def test_baselines_declare_that_they_ignore_the_virtual_view():
         for key in with_virtual:
             torch.testing.assert_close(with_virtual[key], without[key])
     assert VRMLoss.uses_virtual_view
+
+
+def test_half_precision_logits_are_computed_in_float32():
+    S, V, T, W, _ = logits()
+    half = [x.half() for x in (S, T, V, W)]
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        out = VRMLoss()(*half)
+    want = VRMLoss()(*[x.float() for x in half])
+    assert out['loss_is'].dtype == torch.float32
+    torch.testing.assert_close(out['loss_is'], want['loss_is'])
+    torch.testing.assert_close(out['loss_ic'], want['loss_ic'])

@@ -20,6 +20,7 @@ def _model_registries() -> List:
 
 
 MODEL_REGISTRIES = _model_registries()
+MMPRETRAIN_AVAILABLE = len(MODEL_REGISTRIES) > 1
 
 
 def register_model(cls):

@@ -5,14 +5,17 @@ Detection and classification distillers subclass :class:`BaseDistiller` and
 implement :meth:`BaseDistiller.loss`; validation and testing use the student.
 """
 import os.path as osp
+from contextlib import contextmanager
 from typing import Dict, List, Optional, Union
 
+import torch
 from mmengine.config import Config
 from mmengine.hub import get_config
 from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
 from mmengine.runner import CheckpointLoader
 from torch import Tensor, nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from vrm_det.models.losses import DistillLoss
 from vrm_det.registry import MMDET_MODELS
@@ -59,6 +62,21 @@ def _teacher_model_config(teacher: Union[dict, str]) -> dict:
     return Config.fromfile(teacher).model
 
 
+@contextmanager
+def _running_stats_frozen(model: nn.Module):
+    """Batch-norm layers normalise with batch statistics but do not update
+    their running statistics (momentum 0) inside this block."""
+    layers = [m for m in model.modules() if isinstance(m, _BatchNorm) and m.training]
+    saved = [m.momentum for m in layers]
+    for layer in layers:
+        layer.momentum = 0.0
+    try:
+        yield
+    finally:
+        for layer, momentum in zip(layers, saved):
+            layer.momentum = momentum
+
+
 class BaseDistiller(BaseModel):
     """Student, frozen teacher and distillation loss.
 
@@ -75,6 +93,12 @@ class BaseDistiller(BaseModel):
         teacher_ckpt (str): Checkpoint of the teacher, loaded strictly.
         distill_loss (dict): Config of a distillation loss
             (e.g. ``dict(type='VRMLoss')``); see :mod:`vrm_det.models.losses`.
+        virtual_view (dict, optional): Config of the augmentation that makes
+            the virtual images from RGB images in [0, 255], e.g.
+            ``dict(type='PhotometricRandAugment', num_ops=2)``. Required when
+            the loss (or the subclass, ``virtual_view_needed``) uses it.
+        virtual_view_needed (bool): The subclass needs the virtual view even
+            when the loss does not.
         distill_warmup_iters (int): The distillation losses are scaled by
             ``min(1, iter / distill_warmup_iters)``; 0 disables the warm-up.
         init_cfg (dict, optional): Initialisation config.
@@ -83,7 +107,8 @@ class BaseDistiller(BaseModel):
     model_registry = MMDET_MODELS
 
     def __init__(self, student: dict, teacher: Union[dict, str], teacher_ckpt: str,
-                 distill_loss: dict, distill_warmup_iters: int = 0,
+                 distill_loss: dict, virtual_view: Optional[dict] = None,
+                 virtual_view_needed: bool = False, distill_warmup_iters: int = 0,
                  init_cfg: Optional[dict] = None) -> None:
         if not teacher_ckpt:
             raise ValueError('teacher_ckpt is required: the path of the trained teacher')
@@ -108,6 +133,13 @@ class BaseDistiller(BaseModel):
             raise TypeError(f'distill_loss must build a vrm_det distillation loss, got '
                             f'{type(self.distill_loss).__name__}')
         self.distill_warmup_iters = distill_warmup_iters
+
+        self.uses_virtual_view = self.distill_loss.uses_virtual_view or virtual_view_needed
+        if self.uses_virtual_view and virtual_view is None:
+            raise ValueError(f'{type(self.distill_loss).__name__} (or an option of the '
+                             'distiller) needs the virtual view: set virtual_view, e.g. '
+                             "dict(type='PhotometricRandAugment', num_ops=2)")
+        self.virtual_view = MMDET_MODELS.build(virtual_view) if virtual_view else None
 
     @property
     def teacher(self) -> nn.Module:
@@ -146,6 +178,50 @@ class BaseDistiller(BaseModel):
         return {key: value * weight if 'loss' in key else value
                 for key, value in losses.items()}
 
+    # -- the views ---------------------------------------------------------
+
+    def make_virtual_inputs(self, inputs: Tensor) -> Optional[Tensor]:
+        """The virtual view of a preprocessed (normalised) batch, normalised
+        alike; None when nothing uses it."""
+        if not self.uses_virtual_view:
+            return None
+        mean = getattr(self.data_preprocessor, 'mean', None)
+        std = getattr(self.data_preprocessor, 'std', None)
+        if mean is None or std is None:
+            return self.virtual_view(inputs)
+        return (self.virtual_view(inputs * std + mean) - mean) / std
+
+    def _batch_norm_frozen(self) -> bool:
+        return not any(m.training for m in self.student.modules() if isinstance(m, _BatchNorm))
+
+    def student_features(self, inputs: Tensor, virtual: Optional[Tensor]):
+        """Student features of the real view, and of both views stacked
+        (real first) or None without a virtual view.
+
+        With batch-norm frozen (eval-mode statistics) both views go through
+        one batched forward. With batch-norm training they go separately, so
+        that the real images' batch statistics are not mixed with the virtual
+        ones (the student's task loss sees the statistics it would alone), and
+        the virtual pass leaves the running statistics untouched: evaluation
+        then normalises with the statistics of real images only.
+        """
+        if virtual is None:
+            return self.student.extract_feat(inputs), None
+        if self._batch_norm_frozen():
+            both = self.student.extract_feat(torch.cat([inputs, virtual]))
+            return tuple(level[:len(inputs)] for level in both), both
+        real = self.student.extract_feat(inputs)
+        with _running_stats_frozen(self.student):
+            virt = self.student.extract_feat(virtual)
+        return real, tuple(torch.cat(pair) for pair in zip(real, virt))
+
+    @torch.no_grad()
+    def teacher_features(self, inputs: Tensor, virtual: Optional[Tensor]):
+        """Teacher features of the real view, or of both views stacked, in one
+        forward (the teacher is in eval mode, its batch-norm frozen)."""
+        return self.teacher.extract_feat(
+            inputs if virtual is None else torch.cat([inputs, virtual]))
+
     def forward(self, inputs: Tensor, data_samples: Optional[List] = None,
                 mode: str = 'tensor'):
         if mode == 'loss':
@@ -153,7 +229,7 @@ class BaseDistiller(BaseModel):
         if mode == 'predict':
             return self.student.predict(inputs, data_samples)
         if mode == 'tensor':
-            return self.student._forward(inputs, data_samples)
+            return self.student(inputs, data_samples, mode='tensor')
         raise RuntimeError(f'invalid mode {mode!r}: use loss, predict or tensor')
 
     def loss(self, inputs: Tensor, data_samples: List) -> Dict[str, Tensor]:

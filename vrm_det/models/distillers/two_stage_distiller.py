@@ -6,10 +6,9 @@ import torch
 from mmdet.models.utils import unpack_gt_instances
 from mmdet.structures.bbox import bbox2roi
 from torch import Tensor
-from torch.nn.modules.batchnorm import _BatchNorm
 
 from vrm_det.functional.validation import check_choice
-from vrm_det.registry import MMDET_MODELS, register_model
+from vrm_det.registry import register_model
 
 from .base_distiller import BaseDistiller
 
@@ -65,14 +64,9 @@ class TwoStageDistiller(BaseDistiller):
         check_choice('roi_vertices', roi_vertices, ROI_VERTICES)
         if max_vertices is not None and max_vertices < 2:
             raise ValueError(f'max_vertices={max_vertices} must be at least 2 or None')
-        super().__init__(student, teacher, teacher_ckpt, distill_loss,
-                         distill_warmup_iters, init_cfg)
-        self.uses_virtual_view = self.distill_loss.uses_virtual_view or virtual_det_loss
-        if self.uses_virtual_view and virtual_view is None:
-            raise ValueError(f'{type(self.distill_loss).__name__} (or virtual_det_loss=True) '
-                             'needs the virtual view: set virtual_view, e.g. '
-                             "dict(type='PhotometricRandAugment', num_ops=2)")
-        self.virtual_view = MMDET_MODELS.build(virtual_view) if virtual_view else None
+        super().__init__(student, teacher, teacher_ckpt, distill_loss, virtual_view,
+                         virtual_view_needed=virtual_det_loss,
+                         distill_warmup_iters=distill_warmup_iters, init_cfg=init_cfg)
         self.roi_vertices, self.max_vertices = roi_vertices, max_vertices
         self.virtual_det_loss = virtual_det_loss
 
@@ -93,32 +87,6 @@ class TwoStageDistiller(BaseDistiller):
             raise ValueError(f'the teacher predicts {t_classes} classes and the student '
                              f'{s_classes}: RoI logits are matched class by class, so '
                              'set the same num_classes in both bbox heads')
-
-    # -- the views ---------------------------------------------------------
-
-    def make_virtual_inputs(self, inputs: Tensor) -> Tensor:
-        """Virtual view of a preprocessed (normalised) batch, normalised alike."""
-        preprocessor = self.data_preprocessor
-        mean = getattr(preprocessor, 'mean', None)
-        std = getattr(preprocessor, 'std', None)
-        if mean is None or std is None:
-            return self.virtual_view(inputs)
-        return (self.virtual_view(inputs * std + mean) - mean) / std
-
-    def _batch_norm_frozen(self) -> bool:
-        return not any(m.training for m in self.student.modules() if isinstance(m, _BatchNorm))
-
-    def _student_features(self, inputs: Tensor, virtual: Optional[Tensor]):
-        """Student features of the real view and of both views (or None)."""
-        if virtual is None:
-            feats = self.student.extract_feat(inputs)
-            return feats, None
-        if self._batch_norm_frozen():
-            both = self.student.extract_feat(torch.cat([inputs, virtual]))
-            return tuple(level[:len(inputs)] for level in both), both
-        real = self.student.extract_feat(inputs)
-        virt = self.student.extract_feat(virtual)
-        return real, tuple(torch.cat(pair) for pair in zip(real, virt))
 
     # -- the training step -------------------------------------------------
 
@@ -180,8 +148,8 @@ class TwoStageDistiller(BaseDistiller):
         if len(data_samples) == 0 or inputs.shape[0] == 0:
             raise ValueError('empty batch: the dataloader returned no images')
         num_images = inputs.shape[0]
-        virtual = self.make_virtual_inputs(inputs) if self.uses_virtual_view else None
-        real_feats, all_feats = self._student_features(inputs, virtual)
+        virtual = self.make_virtual_inputs(inputs)
+        real_feats, all_feats = self.student_features(inputs, virtual)
 
         losses, proposals = self._rpn(real_feats, data_samples)
         sampling_results = self._sample_rois(real_feats, proposals, data_samples)
@@ -206,10 +174,8 @@ class TwoStageDistiller(BaseDistiller):
                            if 'loss' in k})
 
         with torch.no_grad():
-            teacher_inputs = torch.cat([inputs, virtual]) if with_virtual else inputs
-            teacher_feats = self.teacher.extract_feat(teacher_inputs)
-            teacher_scores = self.score_rois(self.teacher, teacher_feats, rois, num_images,
-                                             with_virtual)['cls_score']
+            teacher_scores = self.score_rois(self.teacher, self.teacher_features(inputs, virtual),
+                                             rois, num_images, with_virtual)['cls_score']
 
         labels = self._roi_labels(sampling_results)
         index = self.select_vertices(labels)

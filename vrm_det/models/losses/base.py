@@ -1,6 +1,7 @@
 """The call signature shared by every distillation loss."""
 from typing import Dict, Optional
 
+import torch
 from torch import Tensor, nn
 
 from vrm_det.functional.validation import check_logits
@@ -60,11 +61,17 @@ class DistillLoss(nn.Module):
             if labels.shape != student_logits.shape[:1]:
                 raise ValueError(f'labels has shape {tuple(labels.shape)}, expected '
                                  f'({student_logits.shape[0]},) to match student_logits')
-        return self.compute(student_logits, teacher_logits.detach(),
-                            student_virtual_logits,
-                            None if teacher_virtual_logits is None
-                            else teacher_virtual_logits.detach(),
-                            labels)
+        # The losses run in float32 outside autocast: under mixed precision the
+        # logits may arrive in half precision, too coarse for normalised edges.
+        def full(logits):
+            return None if logits is None else logits.float()
+
+        with torch.autocast(student_logits.device.type, enabled=False):
+            return self.compute(full(student_logits), full(teacher_logits).detach(),
+                                full(student_virtual_logits),
+                                None if teacher_virtual_logits is None
+                                else full(teacher_virtual_logits).detach(),
+                                labels)
 
     def compute(self, student: Tensor, teacher: Tensor, student_virtual: Optional[Tensor],
                 teacher_virtual: Optional[Tensor],
