@@ -31,12 +31,13 @@ def teacher_ckpt(tmp_path_factory):
     return str(path)
 
 
-def distiller(teacher_ckpt, loss=dict(type='VRMLoss'), teacher_classes=10):
+def distiller(teacher_ckpt, loss_type='VRMLoss', teacher_classes=10):
     from mmpretrain.registry import MODELS
     init_default_scope('mmpretrain')
     return MODELS.build(dict(
         type='ImageClassifierDistiller', student=classifier(8),
-        teacher=classifier(16, teacher_classes), teacher_ckpt=teacher_ckpt, distill_loss=loss,
+        teacher=classifier(16, teacher_classes), teacher_ckpt=teacher_ckpt,
+        distill_loss=dict(type=loss_type),
         virtual_view=dict(type='PhotometricRandAugment', num_ops=2)))
 
 
@@ -66,7 +67,7 @@ def test_train_step_distils_on_logits_and_keeps_the_teacher(teacher_ckpt):
 
 def test_logits_match_independent_forwards(teacher_ckpt):
     from vrm_det.models.distillers import capture_distill_inputs
-    model = distiller(teacher_ckpt, loss=dict(type='DKDLoss'))
+    model = distiller(teacher_ckpt, loss_type='DKDLoss')
     model.eval()  # batch-norm frozen: the batched and separate forwards agree
     data = batch(4)
     captured = capture_distill_inputs(model, data)

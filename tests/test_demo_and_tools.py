@@ -30,7 +30,8 @@ def test_demo_evaluates_every_model_and_writes_the_report(demo):
         assert 0 <= metrics['AP'] <= 1 and 0 <= metrics['AP50'] <= 1
         assert metrics['AP50'] >= metrics['AP75']
     report = open(osp.join(settings.work_dir, 'report.md')).read()
-    for name in ('ap.png', 'loss_curves.png', 'kept_fraction.png', 'relations.png'):
+    for name in ('ap.png', 'loss_curves.png', 'kept_fraction.png', 'joint_entropy.png',
+                 'relations.png'):
         path = osp.join(settings.work_dir, name)
         assert osp.getsize(path) > 5000 and name in report
     assert f"| student + VRM | {100 * results['student + VRM']['AP']:.1f} |" in report

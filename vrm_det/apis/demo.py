@@ -181,7 +181,11 @@ def write_report(settings: DemoSettings, results, seconds, vrm_run, wall_s: floa
                 'RoI classification loss', 'student detection loss (logger window means)')
     figures['kept'] = osp.join(out, 'kept_fraction.png')
     plot_curves({'VRM': scalars['vrm'].get('distill/kept_fraction', [])}, figures['kept'],
-                'kept inter-sample edges', 'fraction of edges kept after pruning, per iteration')
+                'kept inter-sample edges', 'fraction of edges kept after pruning, per iteration',
+                ylim=(0, 1.02))
+    figures['entropy'] = osp.join(out, 'joint_entropy.png')
+    plot_curves({'VRM': scalars['vrm'].get('distill/joint_entropy', [])}, figures['entropy'],
+                'mean joint entropy (nats)', "student's joint entropy of the edges, per iteration")
     figures['relations'] = osp.join(out, 'relations.png')
     graph = plot_distiller_relations(*vrm_run, figures['relations'])
 
@@ -197,7 +201,12 @@ def write_report(settings: DemoSettings, results, seconds, vrm_run, wall_s: floa
         f'| whole demo | {wall_s:.0f} |', '',
         '## AP per model', '', '![AP](ap.png)', '',
         '## Training loss', '', '![loss curves](loss_curves.png)', '',
-        '## Kept-edge fraction', '', '![kept fraction](kept_fraction.png)', '',
+        '## Kept-edge fraction', '',
+        'Edges whose joint entropy lies above the percentile are pruned, so the kept fraction '
+        'sits at the percentile (more only where entropies tie); which edges are kept changes '
+        "every step with the student's predictions, whose uncertainty the mean joint entropy "
+        'below follows.', '',
+        '![kept fraction](kept_fraction.png)', '', '![joint entropy](joint_entropy.png)', '',
         '## Relation graphs of one batch', '',
         f"Teacher and VRM student, {graph['vertices_drawn']} RoI vertices drawn; "
         f"{100 * graph['kept_fraction']:.1f}% of the batch's edges kept.", '',

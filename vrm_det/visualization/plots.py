@@ -30,7 +30,8 @@ def plot_ap_bars(results: Dict[str, Dict[str, float]], out_file: str,
 
 
 def plot_curves(curves: Dict[str, List[Tuple[int, float]]], out_file: str, ylabel: str,
-                title: Optional[str] = None, smooth: int = 1) -> None:
+                title: Optional[str] = None, smooth: int = 1,
+                ylim: Optional[Tuple[float, float]] = None) -> None:
     """Line plot of (step, value) series, optionally with a moving average."""
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for name, points in curves.items():
@@ -43,6 +44,8 @@ def plot_curves(curves: Dict[str, List[Tuple[int, float]]], out_file: str, ylabe
         ax.plot(steps, values, label=name)
     ax.set_xlabel('iteration')
     ax.set_ylabel(ylabel)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
     if title:
         ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
