@@ -1,9 +1,9 @@
 """Time and peak memory of the distillation losses, forward + backward, on CPU.
 
 Every configuration runs in its own process: its peak memory is the peak
-resident set size above the level reached after imports and input creation
-(CPU tensors are invisible to Python's tracemalloc). Times are medians of
-repeated runs after a warm-up. Configurations whose estimated memory exceeds
+resident set size of the first forward + backward above the level reached
+after imports and input creation (CPU tensors are invisible to Python's
+tracemalloc). Times are medians of repeated runs after that first call. Configurations whose estimated memory exceeds
 ``--max-gb`` are reported as skipped instead of run.
 
     python tools/benchmark_loss.py                       # the full table
@@ -52,9 +52,9 @@ def run_worker(method, batch, num_classes, min_repeats, budget_s):
         sum(v for k, v in losses.items() if 'loss' in k).backward()
         student.grad = student_virtual.grad = None
 
-    step()  # first call outside the memory measurement
     with PeakMemory() as memory:
-        times = timed_runs(step, min_repeats, budget_s)
+        step()  # the first call allocates what the loss needs; later ones reuse it
+    times = timed_runs(step, min_repeats, budget_s)
     print(json.dumps(dict(method=method.split('-')[0],
                           impl=method.split('-')[1] if '-' in method else '',
                           B=batch, C=num_classes, ms=median_ms(times),

@@ -5,8 +5,12 @@
         --teacher-config T.py --student-config S.py --kd-config K.py --vrm-config V.py
 """
 import argparse
+import warnings
 
-from vrm_det.apis import DemoSettings, run_demo
+# setuptools < 81 (needed to build mmcv) warns on every import of mmengine's dependencies.
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
+
+from vrm_det.apis import DemoSettings, run_demo  # noqa: E402
 
 
 def main():

@@ -1,4 +1,4 @@
-# Toy student: ResNet-18 layout at width 8 (1/16 of the teacher's FLOPs), FPN.
+# Toy student: ResNet-18 layout at width 8 (about 1/16 of the teacher's backbone FLOPs), FPN.
 _base_ = [
     './_base_/toy_faster-rcnn.py', './_base_/toy_coco_detection.py',
     './_base_/toy_schedule.py'

@@ -63,7 +63,8 @@ class ProgressBarHook(Hook):
                          outputs: Optional[dict] = None) -> None:
         self._bar.update(1)
         if outputs and self.loss_key in outputs:
-            self._bar.set_postfix({self.loss_key: f'{float(outputs[self.loss_key]):.3f}'})
+            value = outputs[self.loss_key].detach().item()
+            self._bar.set_postfix({self.loss_key: f'{value:.3f}'})
 
     def after_train(self, runner) -> None:
         if self._bar is not None:
