@@ -3,8 +3,9 @@
 Every configuration runs in its own process: its peak memory is the peak
 resident set size of the first forward + backward above the level reached
 after imports and input creation (CPU tensors are invisible to Python's
-tracemalloc). Times are medians of repeated runs after that first call. Configurations whose estimated memory exceeds
-``--max-gb`` are reported as skipped instead of run.
+tracemalloc). Times are medians of repeated runs after that first call.
+Configurations whose estimated memory exceeds ``--max-gb`` are reported as
+skipped instead of run.
 
     python tools/benchmark_loss.py                       # the full table
     python tools/benchmark_loss.py --scales det:1024:81  # one scale
