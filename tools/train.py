@@ -1,26 +1,18 @@
 """Train a detector or a distiller from a config (mmdet 3.x command line)."""
 import argparse
-import os
 
 import vrm_det  # noqa: F401  (registers the models, safe checkpoint loading)
-from vrm_det.apis import add_runner_arguments, build_runner, prepare_train_config
+from vrm_det.apis import build_runner, parse_runner_args, prepare_train_config
 
 
-def parse_args():
+def main():
     parser = argparse.ArgumentParser(description='Train a detector or a distiller')
     parser.add_argument('config', help='config file')
     parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
     parser.add_argument('--resume', nargs='?', const='auto', default=None,
                         help='resume from this checkpoint, or without a value from the '
                         'latest checkpoint in the work dir')
-    add_runner_arguments(parser)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
-
-
-def main():
-    args = parse_args()
+    args = parse_runner_args(parser)
     cfg = prepare_train_config(args.config, args.work_dir, args.amp, args.resume,
                                args.cfg_options, args.launcher)
     build_runner(cfg).train()

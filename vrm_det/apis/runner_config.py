@@ -128,8 +128,12 @@ def isolate_run(cfg: Config, label: str) -> Config:
     return cfg
 
 
-def add_runner_arguments(parser) -> None:
-    """The command-line options ``tools/train.py`` and ``tools/test.py`` share."""
+def parse_runner_args(parser):
+    """Add the options ``tools/train.py`` and ``tools/test.py`` share, parse the
+    command line, and set ``LOCAL_RANK`` for launchers that pass it only as an
+    argument."""
+    import os
+
     from mmengine.config import DictAction
 
     parser.add_argument('--work-dir', help='where logs, checkpoints and results go')
@@ -138,6 +142,9 @@ def add_runner_arguments(parser) -> None:
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
                         default='none', help='job launcher')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def build_runner(cfg: Config):
