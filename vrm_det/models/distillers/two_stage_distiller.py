@@ -159,18 +159,15 @@ class TwoStageDistiller(BaseDistiller):
         with_virtual = virtual is not None
         student_out = self.score_rois(self.student, all_feats if with_virtual else real_feats,
                                       rois, num_images, with_virtual)
-        bbox_head = self.student.roi_head.bbox_head
-        train_cfg = self.student.roi_head.train_cfg
-        losses.update(bbox_head.loss_and_target(
-            cls_score=student_out['cls_score'][:num_rois],
-            bbox_pred=student_out['bbox_pred'][:num_rois], rois=rois,
-            sampling_results=sampling_results, rcnn_train_cfg=train_cfg)['loss_bbox'])
-        if self.virtual_det_loss:
-            virtual_losses = bbox_head.loss_and_target(
-                cls_score=student_out['cls_score'][num_rois:],
-                bbox_pred=student_out['bbox_pred'][num_rois:], rois=rois,
-                sampling_results=sampling_results, rcnn_train_cfg=train_cfg)['loss_bbox']
-            losses.update({f'{k}_virtual': v for k, v in virtual_losses.items()
+        def roi_losses(rows: slice) -> Dict[str, Tensor]:
+            return self.student.roi_head.bbox_head.loss_and_target(
+                cls_score=student_out['cls_score'][rows], bbox_pred=student_out['bbox_pred'][rows],
+                rois=rois, sampling_results=sampling_results,
+                rcnn_train_cfg=self.student.roi_head.train_cfg)['loss_bbox']
+
+        losses.update(roi_losses(slice(0, num_rois)))
+        if self.virtual_det_loss:  # same RoIs and targets: the boxes did not move
+            losses.update({f'{k}_virtual': v for k, v in roi_losses(slice(num_rois, None)).items()
                            if 'loss' in k})
 
         with torch.no_grad():
