@@ -46,7 +46,7 @@ $(STAMPS)/build: requirements/build.txt $(STAMPS)/torch
 	@touch $@
 
 $(STAMPS)/mmcv: requirements/mmcv.txt $(STAMPS)/build
-	@echo "[install 4/6] mmcv is compiled from source with MAX_JOBS=$(JOBS): about 15 min on 2 cores the first time, seconds once pip has cached the wheel"
+	@echo "[install 4/6] mmcv is compiled from source with MAX_JOBS=$(JOBS): about 9 min on 2 cores the first time, seconds once pip has cached the wheel"
 	@$(STEP) "4/6 mmcv (compile)" "make install; a broken cache: $(PIP) cache remove mmcv" \
 		env MAX_JOBS=$(JOBS) $(MMCV_ENV) $(PIP) install $(MMCV_PIP_FLAGS) --no-build-isolation -r requirements/mmcv.txt
 	@$(PY) -c "import mmcv.ops" || { echo "[install 4/6] mmcv installed without its compiled ops; run: $(PIP) uninstall -y mmcv mmcv-lite && $(PIP) cache remove mmcv && make install" >&2; exit 1; }
