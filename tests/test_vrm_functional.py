@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from vrm_det.functional import (
+    DEFAULT_EDGE_FLOOR,
     edge_matching_error_fused,
     edge_matching_error_reference,
     gram_matching_error,
@@ -18,14 +19,24 @@ from vrm_det.functional import (
 )
 
 
-def independent_edge_error(s_src, s_dst, t_src, t_dst, penalty='l2', delta=1.0):
-    """Per-edge error in float64 torch with explicit loops over source rows."""
+def independent_floor(real, virtual, edge_dim, relative=DEFAULT_EDGE_FLOOR):
+    """The documented edge-length floor, in numpy float64: ``relative * sqrt(D)``
+    times the RMS of the logits after removing each row's mean."""
+    x = np.concatenate([real.detach().numpy(), virtual.detach().numpy()]).astype(np.float64)
+    scale = np.sqrt(((x - x.mean(1, keepdims=True))**2).mean())
+    return max(relative * math.sqrt(edge_dim) * scale, 1e-12)
+
+
+def independent_edge_error(s_src, s_dst, t_src, t_dst, penalty='l2', delta=1.0,
+                           s_floor=1e-12, t_floor=1e-12):
+    """Per-edge error in float64 torch with explicit loops over source rows;
+    each edge is divided by max(its norm, floor)."""
     rows = []
     for i in range(s_src.shape[0]):
         ds = s_src[i].double() - s_dst.double()
         dt = t_src[i].double() - t_dst.double()
-        us = ds / ds.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        ut = dt / dt.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        us = ds / ds.norm(dim=1, keepdim=True).clamp_min(s_floor)
+        ut = dt / dt.norm(dim=1, keepdim=True).clamp_min(t_floor)
         diff = us - ut
         if penalty == 'l2':
             rows.append((diff**2).sum(1))
@@ -47,9 +58,12 @@ def independent_vrm(S, V, T, W, percentile=100.0):
     k = round(percentile / 100 * je.size)
     threshold = np.sort(je.ravel())[k - 1] if k else -np.inf
     kept = torch.from_numpy(je <= threshold)
-    err_is = independent_edge_error(S, V, T, W)
+    B, C = S.shape
+    err_is = independent_edge_error(S, V, T, W, s_floor=independent_floor(S, V, C),
+                                    t_floor=independent_floor(T, W, C))
     inter_sample = (err_is * kept).sum() / max(kept.sum(), 1)
-    inter_class = independent_edge_error(S.T, V.T, T.T, W.T).mean()
+    inter_class = independent_edge_error(S.T, V.T, T.T, W.T, s_floor=independent_floor(S, V, B),
+                                         t_floor=independent_floor(T, W, B)).mean()
     return inter_sample, inter_class, kept.double().mean().item()
 
 
@@ -83,18 +97,23 @@ def relative_error(a, b):
 
 @pytest.mark.parametrize('kind', KINDS)
 @pytest.mark.parametrize('impl', ['fused', 'reference'])
-def test_matching_error_matches_float64(kind, impl):
+@pytest.mark.parametrize('relative_floor', [0.0, DEFAULT_EDGE_FLOOR])
+def test_matching_error_matches_float64(kind, impl, relative_floor):
     S, V, T, W = make_logits(kind)
     S.requires_grad_(True)
     V.requires_grad_(True)
+    C = S.shape[1]
+    s_floor = independent_floor(S, V, C, relative_floor)
+    t_floor = independent_floor(T, W, C, relative_floor)
     compute = edge_matching_error_fused if impl == 'fused' else edge_matching_error_reference
     # Weights make the gradient check sensitive to every edge, not only the mean.
     weights = torch.rand(S.shape[0], V.shape[0], generator=torch.Generator().manual_seed(1))
-    value = (compute(S, V, T, W) * weights).sum()
+    value = (compute(S, V, T, W, s_floor=s_floor, t_floor=t_floor) * weights).sum()
     grads = torch.autograd.grad(value, [S, V])
 
     S64, V64 = S.detach().double().requires_grad_(), V.detach().double().requires_grad_()
-    expected = (independent_edge_error(S64, V64, T, W) * weights.double()).sum()
+    expected = (independent_edge_error(S64, V64, T, W, s_floor=s_floor, t_floor=t_floor)
+                * weights.double()).sum()
     expected_grads = torch.autograd.grad(expected, [S64, V64])
     assert abs(value.item() - expected.item()) <= 1e-5 * abs(expected.item())
     for got, want in zip(grads, expected_grads):
@@ -113,6 +132,44 @@ def test_vrm_terms_fused_and_reference_match_float64(kind):
         assert abs(terms.inter_sample.item() - want_is.item()) <= 1e-5 * want_is.item()
         assert abs(terms.inter_class.item() - want_ic.item()) <= 1e-5 * want_ic.item()
         assert terms.kept_fraction.item() == pytest.approx(want_kept)
+
+
+def test_floor_keeps_long_edges_unit_and_scales_short_ones_by_the_floor():
+    S, V, _, _ = make_logits('random', B=6, C=5)
+    V[:3] = S[:3] + 1e-3  # three near-coincident pairs on the diagonal
+    floor = independent_floor(S, V, 5)
+    edges = unit_edges(S, V, floor).double()
+    lengths = (S[:, None].double() - V[None].double()).norm(dim=-1)
+    want = torch.where(lengths >= floor, torch.ones_like(lengths), lengths / floor)
+    torch.testing.assert_close(edges.norm(dim=-1), want, rtol=1e-5, atol=1e-7)
+    assert (lengths < floor).sum() == 3
+
+
+@pytest.mark.parametrize('impl', ['fused', 'reference'])
+def test_near_coincident_views_give_bounded_row_gradients(impl):
+    """Rows whose real and virtual logits differ by 1e-6 to 1e-3 (a confident
+    RoI under a photometric change) get gradients within 4x the median row's;
+    without the floor they reach 1e5x and more."""
+    g = torch.Generator().manual_seed(0)
+    B, C = 64, 12
+    S = 3 * torch.randn(B, C, generator=g)
+    T = 3 * torch.randn(B, C, generator=g)
+    gaps = torch.full((B,), 0.5)
+    gaps[:16] = torch.logspace(-6, -3, 16)
+    V = S + gaps[:, None] * torch.randn(B, C, generator=g)
+    W = T + gaps[:, None] * torch.randn(B, C, generator=g)
+    S.requires_grad_(True)
+    V.requires_grad_(True)
+    terms = vrm_terms(S, V, T, W, prune_percentile=100, impl=impl)
+    (128 * terms.inter_sample + 32 * terms.inter_class).backward()
+    row_norms = torch.cat([S.grad, V.grad]).norm(dim=1)
+    assert torch.isfinite(row_norms).all()
+    assert row_norms.max() <= 4 * row_norms.median()
+    unfloored = vrm_terms(S, V, T, W, prune_percentile=100, impl=impl, edge_floor=0.0)
+    S.grad = V.grad = None
+    (128 * unfloored.inter_sample + 32 * unfloored.inter_class).backward()
+    row_norms = torch.cat([S.grad, V.grad]).norm(dim=1)
+    assert row_norms.max() > 1e3 * row_norms.median()  # what the floor prevents
 
 
 def test_huber_penalty_matches_float64():

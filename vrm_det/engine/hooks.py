@@ -4,13 +4,19 @@ from typing import Optional, Sequence
 from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
 
-VRM_STATISTICS = ('loss_is', 'loss_ic', 'is_term', 'ic_term', 'kept_fraction', 'joint_entropy')
+VRM_STATISTICS = ('loss_is', 'loss_ic', 'is_term', 'ic_term', 'kept_fraction', 'joint_entropy',
+                  'distill_grad_norm', 'distill_skipped_steps')
 
 
 @HOOKS.register_module()
 class DistillStatsHook(Hook):
     """Write the distillation statistics of every ``interval``-th iteration to
     the visualizer, under ``distill/``.
+
+    ``distill_grad_norm`` is the norm of the gradient the distillation loss
+    sends to the student's logits (written by the distiller during the
+    backward pass); ``distill_skipped_steps`` counts the steps whose
+    distillation loss was skipped for non-finite logits under mixed precision.
 
     The runner's logger already averages every loss-dict entry over its window;
     this hook records the per-iteration values (the kept-edge fraction changes

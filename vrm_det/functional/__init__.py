@@ -2,11 +2,14 @@
 from .dist import dist_divergence
 from .dkd import dkd_divergence
 from .edges import (
+                    DEFAULT_EDGE_FLOOR,
                     cosine_gram,
+                    edge_length_floor,
                     edge_matching_error_fused,
                     edge_matching_error_reference,
                     edge_penalty,
                     gram_matching_error,
+                    logit_scale,
                     unit_edges,
 )
 from .gram import gram_relation_divergence
@@ -16,6 +19,7 @@ from .rkd import rkd_divergence
 from .vrm import VRMTerms, inter_class_vertices, masked_mean, vrm_terms
 
 __all__ = [
+    'DEFAULT_EDGE_FLOOR', 'edge_length_floor', 'logit_scale',
     'dist_divergence', 'dkd_divergence', 'cosine_gram', 'edge_matching_error_fused',
     'edge_matching_error_reference', 'edge_penalty', 'gram_matching_error', 'unit_edges',
     'gram_relation_divergence', 'kd_divergence', 'joint_entropy', 'prediction_entropy',

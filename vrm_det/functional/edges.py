@@ -16,9 +16,22 @@ Two ways to compute the ``(n, m)`` matrix of per-edge errors are provided:
   expansion cancels badly (the diagonal, near-duplicate endpoints) are
   computed directly.
 
+Edge-length floor
+-----------------
+The unit edge ``d / |d|`` has a Jacobian of norm ``1 / |d|``: where two
+endpoints nearly coincide (a confident RoI and its own virtual view, rows of a
+collapsed head) its gradient grows without bound. Every edge is therefore
+divided by ``max(|d|, floor)`` instead: an edge at least ``floor`` long is a
+unit vector as before, a shorter one keeps its length in units of the floor,
+and no edge's gradient exceeds ``1 / floor``. :func:`edge_length_floor`
+sets the floor relative to the logits' own scale (so the loss stays invariant
+to a temperature); the reference, the fused computation and the tests use it
+alike.
+
 Everything here is plain torch and knows nothing about detectors.
 """
-from typing import Optional
+import math
+from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -34,19 +47,74 @@ _ZERO_NORM = 1e-12
 # ratio (two digits lost) are recomputed from the difference itself.
 _CANCELLATION_RATIO = 100.0
 
+#: Default edge-length floor, as a fraction of ``sqrt(D) * logit_scale``
+#: (see :func:`edge_length_floor`). Two unrelated vertices lie about
+#: ``sqrt(2 D) * logit_scale`` apart, so 0.1 floors only edges shorter than
+#: about 7% of a typical one, and bounds any edge's gradient at about 14 times
+#: a typical edge's.
+DEFAULT_EDGE_FLOOR = 0.1
 
-def unit_edges(src: Tensor, dst: Tensor) -> Tensor:
+Floor = Union[float, Tensor]
+
+
+def logit_scale(*logits: Tensor) -> Tensor:
+    """Spread of the logits: the RMS of every entry after removing its row's mean.
+
+    Removing the row mean makes the scale blind to the per-row shift a softmax
+    ignores; unlike the spread between rows it stays large when all rows
+    collapse onto one saturated prediction. Detached.
+
+    Args:
+        *logits (Tensor): Logit matrices of shape (B, C) of one model.
+
+    Returns:
+        Tensor: A scalar, 0 for no rows.
+    """
+    rows = torch.cat([x.detach() for x in logits])
+    if rows.numel() == 0:
+        return rows.new_zeros(())
+    return (rows - rows.mean(1, keepdim=True)).pow(2).mean().sqrt()
+
+
+def edge_length_floor(scale: Tensor, edge_dim: int,
+                      relative_floor: float = DEFAULT_EDGE_FLOOR) -> Tensor:
+    """The floor of the edge lengths of a graph whose edges live in R^edge_dim.
+
+    ``relative_floor * sqrt(edge_dim) * scale``, never below the smallest
+    norm treated as non-zero.
+
+    Args:
+        scale (Tensor): The model's :func:`logit_scale`.
+        edge_dim (int): Length of an edge vector (C for inter-sample edges,
+            B for inter-class ones).
+        relative_floor (float): 0 disables the floor.
+    """
+    return (relative_floor * math.sqrt(edge_dim) * scale).clamp_min(_ZERO_NORM)
+
+
+def _floored(floor: Floor, like: Tensor) -> Tensor:
+    floor = torch.as_tensor(floor, dtype=like.dtype, device=like.device)
+    return floor.detach().clamp_min(_ZERO_NORM)
+
+
+def unit_edges(src: Tensor, dst: Tensor, floor: Floor = 0.0) -> Tensor:
     """All edges from ``src`` rows to ``dst`` rows as unit vectors.
 
     Args:
         src (Tensor): Source vertices, shape (N, D).
         dst (Tensor): Destination vertices, shape (M, D).
+        floor (float | Tensor): Edges are divided by ``max(|d|, floor)``.
 
     Returns:
-        Tensor: Shape (N, M, D); entry ``[i, j]`` is ``src[i] - dst[j]``
-        divided by its L2 norm (a zero difference stays zero).
+        Tensor: Shape (N, M, D); entry ``[i, j]`` is ``d = src[i] - dst[j]``
+        divided by ``max(|d|, floor)`` (a zero difference stays zero).
     """
-    return F.normalize(src[:, None, :] - dst[None, :, :], dim=-1, eps=_ZERO_NORM)
+    return _divide_by_floored_norm(src[:, None, :] - dst[None, :, :], floor)
+
+
+def _divide_by_floored_norm(edges: Tensor, floor: Floor) -> Tensor:
+    norm = torch.linalg.vector_norm(edges, dim=-1, keepdim=True)
+    return edges / norm.clamp_min(_floored(floor, edges))
 
 
 def edge_penalty(diff: Tensor, penalty: str = 'l2', huber_delta: float = 1.0) -> Tensor:
@@ -68,15 +136,16 @@ def edge_penalty(diff: Tensor, penalty: str = 'l2', huber_delta: float = 1.0) ->
     raise ValueError(f"penalty must be one of {EDGE_PENALTIES}, got {penalty!r}")
 
 
-def _matching_error_block(s_src, s_dst, t_src, t_dst, penalty, huber_delta):
-    diff = unit_edges(s_src, s_dst) - unit_edges(t_src, t_dst)
+def _matching_error_block(s_src, s_dst, t_src, t_dst, penalty, huber_delta, s_floor, t_floor):
+    diff = unit_edges(s_src, s_dst, s_floor) - unit_edges(t_src, t_dst, t_floor)
     return edge_penalty(diff, penalty, huber_delta)
 
 
 def edge_matching_error_reference(s_src: Tensor, s_dst: Tensor, t_src: Tensor,
                                   t_dst: Tensor, penalty: str = 'l2',
                                   huber_delta: float = 1.0,
-                                  chunk_size: Optional[int] = None) -> Tensor:
+                                  chunk_size: Optional[int] = None,
+                                  s_floor: Floor = 0.0, t_floor: Floor = 0.0) -> Tensor:
     """Per-edge matching error, computed from materialised edge tensors.
 
     Args:
@@ -89,16 +158,19 @@ def edge_matching_error_reference(s_src: Tensor, s_dst: Tensor, t_src: Tensor,
         chunk_size (int, optional): Build the edges for this many source rows
             at a time and recompute them in the backward pass, so that peak
             memory is ``O(chunk_size * M * D)`` instead of ``O(N * M * D)``.
+        s_floor (float | Tensor): Edge-length floor of the student graph.
+        t_floor (float | Tensor): Edge-length floor of the teacher graph.
 
     Returns:
         Tensor: Shape (N, M), the error of edge ``(i, j)``.
     """
     if chunk_size is None or chunk_size >= s_src.shape[0]:
-        return _matching_error_block(s_src, s_dst, t_src, t_dst, penalty, huber_delta)
+        return _matching_error_block(s_src, s_dst, t_src, t_dst, penalty, huber_delta,
+                                     s_floor, t_floor)
     blocks = []
     for start in range(0, s_src.shape[0], chunk_size):
         rows = slice(start, start + chunk_size)
-        args = (s_src[rows], s_dst, t_src[rows], t_dst, penalty, huber_delta)
+        args = (s_src[rows], s_dst, t_src[rows], t_dst, penalty, huber_delta, s_floor, t_floor)
         if torch.is_grad_enabled():
             blocks.append(checkpoint(_matching_error_block, *args, use_reentrant=False))
         else:
@@ -124,13 +196,9 @@ def _expanded_sq_distance(src: Tensor, dst: Tensor):
     return scale - 2 * src @ dst.T, scale
 
 
-def _unit_norm_sq(norm: Tensor) -> Tensor:
-    """Squared norm of ``x / max(|x|, eps)`` given ``|x|`` (1, or 0 for x = 0)."""
-    return (norm / norm.clamp_min(_ZERO_NORM)).pow(2)
-
-
 def edge_matching_error_fused(s_src: Tensor, s_dst: Tensor, t_src: Tensor,
-                              t_dst: Tensor) -> Tensor:
+                              t_dst: Tensor, s_floor: Floor = 0.0,
+                              t_floor: Floor = 0.0) -> Tensor:
     """Per-edge squared-distance matching error without ``(N, M, D)`` tensors.
 
     Equal to ``edge_matching_error_reference(..., penalty='l2')`` in value and
@@ -141,10 +209,13 @@ def edge_matching_error_fused(s_src: Tensor, s_dst: Tensor, t_src: Tensor,
         s_dst (Tensor): Student destination vertices, shape (M, D).
         t_src (Tensor): Teacher source vertices, shape (N, D).
         t_dst (Tensor): Teacher destination vertices, shape (M, D).
+        s_floor (float | Tensor): Edge-length floor of the student graph.
+        t_floor (float | Tensor): Edge-length floor of the teacher graph.
 
     Returns:
         Tensor: Shape (N, M), the error of edge ``(i, j)``.
     """
+    s_floor, t_floor = _floored(s_floor, s_src), _floored(t_floor, t_src)
     cs_src, cs_dst = _centred(s_src, s_dst)
     ct_src, ct_dst = _centred(t_src, t_dst)
     s_dist_sq, s_scale = _expanded_sq_distance(cs_src, cs_dst)
@@ -165,13 +236,15 @@ def edge_matching_error_fused(s_src: Tensor, s_dst: Tensor, t_src: Tensor,
     # <s_src[i] - s_dst[j], t_src[i] - t_dst[j]>
     inner = ((cs_src * ct_src).sum(1)[:, None] - cs_src @ ct_dst.T
              - ct_src @ cs_dst.T + (cs_dst * ct_dst).sum(1)[None, :])
-    cosine = inner / (s_norm.clamp_min(_ZERO_NORM) * t_norm.clamp_min(_ZERO_NORM))
-    error = _unit_norm_sq(s_norm) + _unit_norm_sq(t_norm) - 2 * cosine
+    s_divisor, t_divisor = s_norm.clamp_min(s_floor), t_norm.clamp_min(t_floor)
+    # |d / max(|d|, floor)|^2 + |e / max(|e|, floor)|^2 - 2 <d, e> / (...)
+    error = (s_norm / s_divisor).pow(2) + (t_norm / t_divisor).pow(2) \
+        - 2 * inner / (s_divisor * t_divisor)
 
     # Direct edges come from the uncentred inputs: centring rounds them.
     rows, cols = direct.nonzero(as_tuple=True)
-    s_edge = F.normalize(s_src[rows] - s_dst[cols], dim=-1, eps=_ZERO_NORM)
-    t_edge = F.normalize(t_src[rows] - t_dst[cols], dim=-1, eps=_ZERO_NORM)
+    s_edge = _divide_by_floored_norm(s_src[rows] - s_dst[cols], s_floor)
+    t_edge = _divide_by_floored_norm(t_src[rows] - t_dst[cols], t_floor)
     return error.index_put((rows, cols), edge_penalty(s_edge - t_edge))
 
 

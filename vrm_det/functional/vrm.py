@@ -9,14 +9,24 @@ real and on the virtual (augmented) view. Two graphs are built per model:
   virtual column, ``(S[:, a] - S~[:, b]) / |...|`` (C x C edges in R^B).
 
 The student matches the teacher's unit edges; inter-sample edges whose
-student joint entropy lies above a percentile are pruned first.
+student joint entropy lies above a percentile are pruned first. Edges are
+divided by ``max(|d|, floor)`` with a floor relative to each model's logit
+scale (see :mod:`.edges`), so near-coincident endpoints cannot blow up the
+gradient.
 """
 from typing import NamedTuple, Optional
 
 import torch
 from torch import Tensor
 
-from .edges import edge_matching_error_fused, edge_matching_error_reference, gram_matching_error
+from .edges import (
+    DEFAULT_EDGE_FLOOR,
+    edge_length_floor,
+    edge_matching_error_fused,
+    edge_matching_error_reference,
+    gram_matching_error,
+    logit_scale,
+)
 from .pruning import joint_entropy, unreliable_edge_mask
 
 IC_EDGE_MODES = ('cross', 'concat')
@@ -73,7 +83,8 @@ def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
               teacher_virtual: Tensor, prune_percentile: float = 95.0,
               joint_entropy_mode: str = 'sum', ic_edges: str = 'cross',
               relation: str = 'vector', penalty: str = 'l2', impl: str = 'fused',
-              huber_delta: float = 1.0, chunk_size: Optional[int] = None) -> VRMTerms:
+              huber_delta: float = 1.0, chunk_size: Optional[int] = None,
+              edge_floor: float = DEFAULT_EDGE_FLOOR) -> VRMTerms:
     """Compute the unweighted VRM terms.
 
     Args:
@@ -93,6 +104,9 @@ def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
             ``penalty='l2'``) or ``'reference'`` (materialised edges).
         huber_delta (float): Threshold of the Huber penalty.
         chunk_size (int, optional): Row chunk of the reference implementation.
+        edge_floor (float): Edge-length floor relative to
+            ``sqrt(edge dimension) * logit_scale`` of each model; see
+            :func:`~.edges.edge_length_floor`. 0 leaves only a 1e-12 guard.
 
     Returns:
         VRMTerms: Terms are zero (and connected to the student) when B < 2.
@@ -104,7 +118,7 @@ def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
         return VRMTerms(zero, zero, nothing, nothing)
 
     if relation == 'gram':
-        def matching_error(s_src, s_dst, t_src, t_dst):
+        def matching_error(s_src, s_dst, t_src, t_dst, s_floor, t_floor):
             return gram_matching_error(s_src, s_dst, t_src, t_dst, penalty, huber_delta)
     elif impl == 'fused':
         if penalty != 'l2':
@@ -112,17 +126,25 @@ def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
                              "use impl='reference' for penalty='huber'")
         matching_error = edge_matching_error_fused
     else:
-        def matching_error(s_src, s_dst, t_src, t_dst):
+        def matching_error(s_src, s_dst, t_src, t_dst, s_floor, t_floor):
             return edge_matching_error_reference(s_src, s_dst, t_src, t_dst, penalty,
-                                                 huber_delta, chunk_size)
+                                                 huber_delta, chunk_size, s_floor, t_floor)
+    s_scale = logit_scale(student, student_virtual)
+    t_scale = logit_scale(teacher, teacher_virtual)
+
+    def graph_error(s_src, s_dst, t_src, t_dst):
+        edge_dim = s_src.shape[1]
+        return matching_error(s_src, s_dst, t_src, t_dst,
+                              edge_length_floor(s_scale, edge_dim, edge_floor),
+                              edge_length_floor(t_scale, edge_dim, edge_floor))
 
     entropy = joint_entropy(student, student_virtual, joint_entropy_mode)
     kept = ~unreliable_edge_mask(entropy, prune_percentile)
     inter_sample = masked_mean(
-        matching_error(student, student_virtual, teacher, teacher_virtual), kept)
+        graph_error(student, student_virtual, teacher, teacher_virtual), kept)
 
     s_src, s_dst, ic_mask = inter_class_vertices(student, student_virtual, ic_edges)
     t_src, t_dst, _ = inter_class_vertices(teacher, teacher_virtual, ic_edges)
-    inter_class = masked_mean(matching_error(s_src, s_dst, t_src, t_dst), ic_mask)
+    inter_class = masked_mean(graph_error(s_src, s_dst, t_src, t_dst), ic_mask)
 
     return VRMTerms(inter_sample, inter_class, kept.float().mean(), entropy.mean())

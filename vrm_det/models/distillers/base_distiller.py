@@ -6,12 +6,12 @@ implement :meth:`BaseDistiller.loss`; validation and testing use the student.
 """
 import os.path as osp
 from contextlib import contextmanager
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.config import Config
 from mmengine.hub import get_config
-from mmengine.logging import MessageHub
+from mmengine.logging import MessageHub, MMLogger
 from mmengine.model import BaseModel
 from mmengine.runner import CheckpointLoader
 from torch import Tensor, nn
@@ -77,6 +77,12 @@ def _running_stats_frozen(model: nn.Module):
             layer.momentum = momentum
 
 
+def _log_distill_grad_norm(grad: Tensor) -> None:
+    """Backward hook: the distillation gradient on the student's logits."""
+    MessageHub.get_current_instance().update_scalar(
+        'train/distill_grad_norm', float(torch.linalg.vector_norm(grad.float())))
+
+
 class BaseDistiller(BaseModel):
     """Student, frozen teacher and distillation loss.
 
@@ -140,6 +146,8 @@ class BaseDistiller(BaseModel):
                              'distiller) needs the virtual view: set virtual_view, e.g. '
                              "dict(type='PhotometricRandAugment', num_ops=2)")
         self.virtual_view = MMDET_MODELS.build(virtual_view) if virtual_view else None
+        #: Steps whose distillation loss was skipped for non-finite logits (AMP).
+        self.skipped_steps = 0
 
     @property
     def teacher(self) -> nn.Module:
@@ -170,26 +178,108 @@ class BaseDistiller(BaseModel):
         iteration = MessageHub.get_current_instance().get_info('iter', 0)
         return min(1.0, (iteration + 1) / self.distill_warmup_iters)
 
-    def weighted_distill_losses(self, losses: Dict[str, Tensor]) -> Dict[str, Tensor]:
-        """Scale the ``loss`` entries of a distillation loss by the warm-up factor."""
+    def distill(self, student_logits: Tensor, teacher_logits: Tensor,
+                student_virtual_logits: Optional[Tensor] = None,
+                teacher_virtual_logits: Optional[Tensor] = None,
+                labels: Optional[Tensor] = None) -> Dict[str, Tensor]:
+        """The distillation losses of one step, weighted by the warm-up.
+
+        Beside the loss's own entries, ``distill_grad_norm`` is logged: the
+        L2 norm of the gradient the (weighted) distillation loss sends to the
+        student's logits, both views together, recorded during the backward
+        pass. Non-finite logits end the run with an error naming the tensor
+        and the iteration, except under mixed precision, where the step's
+        distillation loss is skipped (as the grad scaler skips an overflowing
+        step), counted in ``distill_skipped_steps`` and logged.
+
+        Args:
+            student_logits (Tensor): Shape (B, C), real view.
+            teacher_logits (Tensor): Shape (B, C), real view.
+            student_virtual_logits (Tensor, optional): Shape (B, C).
+            teacher_virtual_logits (Tensor, optional): Shape (B, C).
+            labels (Tensor, optional): Shape (B,).
+        """
+        logits = dict(student_logits=student_logits, teacher_logits=teacher_logits,
+                      student_virtual_logits=student_virtual_logits,
+                      teacher_virtual_logits=teacher_virtual_logits)
+        if not self.distill_loss.uses_virtual_view:
+            logits = {k: v for k, v in logits.items() if 'virtual' not in k}
+        nonfinite = [name for name, value in logits.items()
+                     if value is not None and not torch.isfinite(value).all()]
+        if nonfinite:
+            return self._skip_nonfinite(nonfinite, student_logits)
+
+        # One tensor for the student's rows of both views, so that one hook sees
+        # the whole gradient the distillation loss sends to the student.
+        student_rows = [logits['student_logits']]
+        if 'student_virtual_logits' in logits:
+            student_rows.append(logits['student_virtual_logits'])
+        student_rows = torch.cat(student_rows)
+        if student_rows.requires_grad:
+            student_rows.register_hook(_log_distill_grad_norm)
+        num_rows = len(student_logits)
+        logits['student_logits'] = student_rows[:num_rows]
+        if 'student_virtual_logits' in logits:
+            logits['student_virtual_logits'] = student_rows[num_rows:]
+
+        losses = self.distill_loss(**logits, labels=labels)
         weight = self.distill_weight()
         if weight == 1.0:
             return losses
         return {key: value * weight if 'loss' in key else value
                 for key, value in losses.items()}
 
+    def _skip_nonfinite(self, names: List[str], student_logits: Tensor) -> Dict[str, Tensor]:
+        message_hub = MessageHub.get_current_instance()
+        iteration = message_hub.get_info('iter', 0)
+        what = ', '.join(names)
+        if not torch.is_autocast_enabled(student_logits.device.type):
+            raise FloatingPointError(
+                f'iteration {iteration}: {what} contain NaN or inf. The '
+                f'{"teacher" if all("teacher" in n for n in names) else "student"} '
+                'diverged or was fed invalid input; lower the learning rate or the '
+                'distillation weights, or check the data (train with --amp to let the '
+                'grad scaler skip overflowing steps).')
+        self.skipped_steps += 1
+        MMLogger.get_current_instance().warning(
+            f'iteration {iteration}: {what} contain NaN or inf under mixed precision; '
+            f'this step\'s distillation loss is skipped ({self.skipped_steps} so far)')
+        return dict(distill_skipped_steps=torch.tensor(float(self.skipped_steps)))
+
     # -- the views ---------------------------------------------------------
 
-    def make_virtual_inputs(self, inputs: Tensor) -> Optional[Tensor]:
+    def make_virtual_inputs(self, inputs: Tensor,
+                            image_sizes: Optional[Sequence[Tuple[int, int]]] = None
+                            ) -> Optional[Tensor]:
         """The virtual view of a preprocessed (normalised) batch, normalised
-        alike; None when nothing uses it."""
+        alike; None when nothing uses it.
+
+        Args:
+            inputs (Tensor): The batch, shape (N, 3, H, W), as the data
+                preprocessor made it (normalised, padded to a common size).
+            image_sizes (Sequence[tuple], optional): ``(height, width)`` of
+                each image's valid region (mmdet's ``img_shape``). The view is
+                made from that region alone and the padding is left as it is,
+                so image statistics (autocontrast, equalize, contrast) never
+                see the padding. None: the whole canvas is the image.
+        """
         if not self.uses_virtual_view:
             return None
+        if image_sizes is None:
+            image_sizes = [tuple(inputs.shape[-2:])] * len(inputs)
+        if len(image_sizes) != len(inputs):
+            raise ValueError(f'{len(image_sizes)} image sizes for {len(inputs)} images')
         mean = getattr(self.data_preprocessor, 'mean', None)
         std = getattr(self.data_preprocessor, 'std', None)
-        if mean is None or std is None:
-            return self.virtual_view(inputs)
-        return (self.virtual_view(inputs * std + mean) - mean) / std
+        virtual = inputs.clone()
+        for index, (height, width) in enumerate(image_sizes):
+            image = inputs[index:index + 1, :, :height, :width]
+            if mean is not None and std is not None:
+                image = (self.virtual_view(image * std + mean) - mean) / std
+            else:
+                image = self.virtual_view(image)
+            virtual[index:index + 1, :, :height, :width] = image
+        return virtual
 
     def _batch_norm_frozen(self) -> bool:
         return not any(m.training for m in self.student.modules() if isinstance(m, _BatchNorm))

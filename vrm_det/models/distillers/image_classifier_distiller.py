@@ -65,8 +65,8 @@ class ImageClassifierDistiller(BaseDistiller):
         distill_inputs = dict(student_logits=student_scores[:num_images],
                               teacher_logits=teacher_scores[:num_images],
                               labels=torch.cat([s.gt_label for s in data_samples]))
-        if self.distill_loss.uses_virtual_view:
+        if virtual is not None:
             distill_inputs.update(student_virtual_logits=student_scores[num_images:],
                                   teacher_virtual_logits=teacher_scores[num_images:])
-        losses.update(self.weighted_distill_losses(self.distill_loss(**distill_inputs)))
+        losses.update(self.distill(**distill_inputs))
         return losses

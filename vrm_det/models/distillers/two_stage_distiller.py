@@ -148,7 +148,8 @@ class TwoStageDistiller(BaseDistiller):
         if len(data_samples) == 0 or inputs.shape[0] == 0:
             raise ValueError('empty batch: the dataloader returned no images')
         num_images = inputs.shape[0]
-        virtual = self.make_virtual_inputs(inputs)
+        virtual = self.make_virtual_inputs(
+            inputs, [sample.metainfo['img_shape'][:2] for sample in data_samples])
         real_feats, all_feats = self.student_features(inputs, virtual)
 
         losses, proposals = self._rpn(real_feats, data_samples)
@@ -181,8 +182,8 @@ class TwoStageDistiller(BaseDistiller):
             student_logits=student_scores[:num_rois][index],
             teacher_logits=teacher_scores[:num_rois][index],
             labels=labels[index])
-        if self.distill_loss.uses_virtual_view:
+        if with_virtual:
             distill_inputs.update(student_virtual_logits=student_scores[num_rois:][index],
                                   teacher_virtual_logits=teacher_scores[num_rois:][index])
-        losses.update(self.weighted_distill_losses(self.distill_loss(**distill_inputs)))
+        losses.update(self.distill(**distill_inputs))
         return losses

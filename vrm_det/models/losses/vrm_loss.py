@@ -3,7 +3,7 @@ from typing import Dict, Optional
 
 from torch import Tensor
 
-from vrm_det.functional import kd_divergence, vrm_terms
+from vrm_det.functional import DEFAULT_EDGE_FLOOR, kd_divergence, vrm_terms
 from vrm_det.functional.edges import EDGE_PENALTIES
 from vrm_det.functional.pruning import JOINT_ENTROPY_MODES
 from vrm_det.functional.validation import check_choice
@@ -40,6 +40,10 @@ class VRMLoss(DistillLoss):
         kd_temperature (float): Temperature of that KD term.
         huber_delta (float): Threshold of the Huber penalty.
         chunk_size (int, optional): Row chunk of the reference implementation.
+        edge_floor (float): Edge-length floor relative to each model's logit
+            scale: edges are divided by ``max(|d|, floor)``, which bounds the
+            gradient where a prediction and its virtual view (nearly)
+            coincide; see :func:`vrm_det.functional.edge_length_floor`.
     """
     uses_virtual_view = True
 
@@ -47,7 +51,8 @@ class VRMLoss(DistillLoss):
                  prune_percentile: float = 95.0, joint_entropy: str = 'sum',
                  ic_edges: str = 'cross', relation: str = 'vector', loss: str = 'l2',
                  impl: str = 'auto', kd_weight: float = 0.0, kd_temperature: float = 4.0,
-                 huber_delta: float = 1.0, chunk_size: Optional[int] = None) -> None:
+                 huber_delta: float = 1.0, chunk_size: Optional[int] = None,
+                 edge_floor: float = DEFAULT_EDGE_FLOOR) -> None:
         super().__init__()
         check_choice('joint_entropy', joint_entropy, JOINT_ENTROPY_MODES)
         check_choice('ic_edges', ic_edges, IC_EDGE_MODES)
@@ -61,6 +66,9 @@ class VRMLoss(DistillLoss):
             raise ValueError("impl='fused' needs loss='l2' and relation='vector'; "
                              f"got loss={loss!r}, relation={relation!r}: use impl='auto' "
                              "or impl='reference'")
+        if not 0 <= edge_floor <= 1:
+            raise ValueError(f'edge_floor={edge_floor} must lie in [0, 1] (a fraction of the '
+                             f'logit scale; default {DEFAULT_EDGE_FLOOR})')
         if chunk_size is not None and chunk_size < 1:
             raise ValueError(f'chunk_size={chunk_size} must be a positive row count or None')
         if impl == 'auto':
@@ -70,7 +78,8 @@ class VRMLoss(DistillLoss):
         self.options = dict(prune_percentile=prune_percentile,
                             joint_entropy_mode=joint_entropy, ic_edges=ic_edges,
                             relation=relation, penalty=loss, impl=impl,
-                            huber_delta=huber_delta, chunk_size=chunk_size)
+                            huber_delta=huber_delta, chunk_size=chunk_size,
+                            edge_floor=edge_floor)
 
     @property
     def impl(self) -> str:
