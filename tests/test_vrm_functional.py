@@ -148,8 +148,9 @@ def test_floor_keeps_long_edges_unit_and_scales_short_ones_by_the_floor():
 @pytest.mark.parametrize('impl', ['fused', 'reference'])
 def test_near_coincident_views_give_bounded_row_gradients(impl):
     """Rows whose real and virtual logits differ by 1e-6 to 1e-3 (a confident
-    RoI under a photometric change) get gradients within 4x the median row's;
-    without the floor they reach 1e5x and more."""
+    RoI under a photometric change), or coincide exactly for the student while
+    the teacher's differ (a collapsed student head), get gradients within 4x
+    the median row's; without the floor they reach 1e3x and far more."""
     g = torch.Generator().manual_seed(0)
     B, C = 64, 12
     S = 3 * torch.randn(B, C, generator=g)
@@ -158,6 +159,8 @@ def test_near_coincident_views_give_bounded_row_gradients(impl):
     gaps[:16] = torch.logspace(-6, -3, 16)
     V = S + gaps[:, None] * torch.randn(B, C, generator=g)
     W = T + gaps[:, None] * torch.randn(B, C, generator=g)
+    V[16:20] = S[16:20]  # exactly equal student views, distinct teacher views
+    W[16:20] = T[16:20] + 1e-3 * torch.randn(4, C, generator=g)
     S.requires_grad_(True)
     V.requires_grad_(True)
     terms = vrm_terms(S, V, T, W, prune_percentile=100, impl=impl)

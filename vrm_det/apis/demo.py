@@ -44,15 +44,17 @@ def _stage(index: int, total: int, text: str) -> None:
     print(f'\n[demo {index}/{total}] {text}', flush=True)
 
 
-def _config(path: str, settings: DemoSettings, data_root: str, work_dir: str,
-            max_iters: Optional[int], label: str) -> Config:
+def run_config(path: str, seed: int, data_root: str, work_dir: str,
+               max_iters: Optional[int], label: str) -> Config:
+    """A config as the demo and the seed comparison train it: on ``data_root``,
+    with ``seed``, quiet console, a progress bar, evaluated once at the end."""
     cfg = Config.fromfile(path)
     set_data_root(cfg, data_root)
     if max_iters is not None:
         set_iterations(cfg, max_iters)
     cfg.work_dir = work_dir
     isolate_run(cfg, label)
-    cfg.randomness = dict(seed=settings.seed)
+    cfg.randomness = dict(seed=seed)
     cfg.log_level = 'WARNING'  # the bar and the stage lines are the console output
     cfg.train_cfg.val_interval = cfg.train_cfg.max_iters + 1  # evaluated once, below
     cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
@@ -136,8 +138,8 @@ def run_demo(settings: DemoSettings) -> Dict[str, Dict[str, float]]:
         print(f'reusing the teacher trained before: {teacher_ckpt} '
               '(pass --retrain-teacher to train it again)')
     else:
-        cfg = _config(settings.teacher_config, settings, data_root, teacher_dir,
-                      settings.teacher_iters, 'teacher')
+        cfg = run_config(settings.teacher_config, settings.seed, data_root, teacher_dir,
+                         settings.teacher_iters, 'teacher')
         teacher_ckpt, results['teacher'], seconds['teacher'] = train_and_evaluate(cfg)
     print(f"teacher AP {100 * results['teacher']['AP']:.1f}")
 
@@ -147,8 +149,8 @@ def run_demo(settings: DemoSettings) -> Dict[str, Dict[str, float]]:
     trained = {}
     for index, (name, path, key) in enumerate(runs, 3):
         _stage(index, total, f'{name} ({osp.basename(path)})')
-        cfg = _config(path, settings, data_root, osp.join(settings.work_dir, key),
-                      settings.student_iters, key)
+        cfg = run_config(path, settings.seed, data_root, osp.join(settings.work_dir, key),
+                         settings.student_iters, key)
         if cfg.model.type != 'TwoStageDistiller' and key != 'student':
             raise ValueError(f'{path} is not a distiller config')
         if 'teacher_ckpt' in cfg.model:

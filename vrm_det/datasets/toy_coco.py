@@ -17,7 +17,7 @@ import os
 import os.path as osp
 import shutil
 import tempfile
-from typing import Dict
+from typing import Dict, Sequence
 
 import cv2
 import numpy as np
@@ -90,7 +90,7 @@ def _iou(a, b) -> float:
     return inter / union
 
 
-def _draw_image(rng: np.random.Generator, size: int):
+def _draw_image(rng: np.random.Generator, size: int, classes: Sequence[str]):
     image = _background(rng, size)
     objects = []
     for _ in range(int(rng.integers(1, 5))):
@@ -102,8 +102,8 @@ def _draw_image(rng: np.random.Generator, size: int):
                 break
         else:
             continue
-        label = int(rng.integers(len(TOY_CLASSES)))
-        mask = _shape_mask(TOY_CLASSES[label], side, rng)
+        label = int(rng.integers(len(classes)))
+        mask = _shape_mask(classes[label], side, rng)
         region = image[y:y + side, x:x + side]
         region[mask] = _texture(rng, side)[mask]
         ys, xs = np.nonzero(mask)
@@ -114,11 +114,11 @@ def _draw_image(rng: np.random.Generator, size: int):
 
 
 def _write_split(out_dir: str, split: str, num_images: int, size: int,
-                 rng: np.random.Generator, progress) -> None:
+                 rng: np.random.Generator, classes: Sequence[str], progress) -> None:
     os.makedirs(osp.join(out_dir, split))
     images, annotations = [], []
     for index in range(num_images):
-        image, objects = _draw_image(rng, size)
+        image, objects = _draw_image(rng, size, classes)
         file_name = f'{index:06d}.png'
         cv2.imwrite(osp.join(out_dir, split, file_name), image)
         images.append(dict(id=index, file_name=file_name, width=size, height=size))
@@ -131,14 +131,14 @@ def _write_split(out_dir: str, split: str, num_images: int, size: int,
         if progress is not None:
             progress(split, index + 1, num_images)
     coco = dict(images=images, annotations=annotations,
-                categories=[dict(id=i + 1, name=name) for i, name in enumerate(TOY_CLASSES)])
+                categories=[dict(id=i + 1, name=name) for i, name in enumerate(classes)])
     with open(osp.join(out_dir, 'annotations', f'instances_{split}.json'), 'w') as f:
         json.dump(coco, f)
 
 
 def make_toy_coco(out_dir: str, num_train: int = 240, num_val: int = 60,
                   image_size: int = 128, seed: int = 0, overwrite: bool = False,
-                  progress=None) -> Dict[str, str]:
+                  progress=None, classes: Sequence[str] = TOY_CLASSES) -> Dict[str, str]:
     """Write the toy dataset to ``out_dir``.
 
     Args:
@@ -150,12 +150,17 @@ def make_toy_coco(out_dir: str, num_train: int = 240, num_val: int = 60,
         overwrite (bool): Replace an existing ``out_dir``; otherwise an
             existing complete dataset is kept as it is.
         progress (callable, optional): Called as ``progress(split, done, total)``.
+        classes (Sequence[str]): The shape classes drawn, from
+            :data:`TOY_CLASSES` (one of them makes a single-class dataset).
 
     Returns:
         dict: Paths of the train and val annotation files.
     """
     if num_train < 1 or num_val < 1:
         raise ValueError('num_train and num_val must be at least 1')
+    unknown = [name for name in classes if name not in TOY_CLASSES]
+    if unknown or not classes:
+        raise ValueError(f'classes={list(classes)}: choose one or more of {list(TOY_CLASSES)}')
     if image_size < 32:
         raise ValueError(f'image_size={image_size} is too small; use at least 32')
     paths = {split: osp.join(out_dir, 'annotations', f'instances_{split}.json')
@@ -171,8 +176,8 @@ def make_toy_coco(out_dir: str, num_train: int = 240, num_val: int = 60,
     try:
         os.makedirs(osp.join(staging, 'annotations'))
         rng = np.random.default_rng(seed)
-        _write_split(staging, 'train', num_train, image_size, rng, progress)
-        _write_split(staging, 'val', num_val, image_size, rng, progress)
+        _write_split(staging, 'train', num_train, image_size, rng, tuple(classes), progress)
+        _write_split(staging, 'val', num_val, image_size, rng, tuple(classes), progress)
         if osp.isdir(out_dir):
             shutil.rmtree(out_dir)
         os.replace(staging, out_dir)
