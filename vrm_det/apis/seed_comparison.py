@@ -22,6 +22,11 @@ def _mean_std(values: List[float]) -> str:
     return f'{statistics.mean(values):.1f} ± {std:.1f}'
 
 
+def _largest(rows: List[dict], key: str) -> str:
+    values = [r[key] for r in rows if r.get(key) is not None]
+    return f'{max(values):.3g}' if values else '—'
+
+
 def summary_table(records: List[dict]) -> str:
     """Markdown: AP (in %) as mean ± std over seeds per arm, the seeds' APs,
     and the largest logged gradient norms."""
@@ -30,12 +35,10 @@ def summary_table(records: List[dict]) -> str:
     for arm in dict.fromkeys(r['arm'] for r in records):
         rows = [r for r in records if r['arm'] == arm]
         aps = [100 * r['AP'] for r in rows]
-
-        def largest(key):
-            values = [r[key] for r in rows if r.get(key) is not None]
-            return f'{max(values):.3g}' if values else '—'
-        lines.append(f"| {arm} | {_mean_std(aps)} | {', '.join(f'{a:.1f}' for a in aps)} | "
-                     f"{largest('max_grad_norm')} | {largest('max_distill_grad_norm')} |")
+        per_seed = ', '.join(f'{a:.1f}' for a in aps)
+        lines.append(f"| {arm} | {_mean_std(aps)} | {per_seed} | "
+                     f"{_largest(rows, 'max_grad_norm')} | "
+                     f"{_largest(rows, 'max_distill_grad_norm')} |")
     return '\n'.join(lines)
 
 
