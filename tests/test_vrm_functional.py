@@ -59,11 +59,12 @@ def independent_vrm(S, V, T, W, percentile=100.0):
     threshold = np.sort(je.ravel())[k - 1] if k else -np.inf
     kept = torch.from_numpy(je <= threshold)
     B, C = S.shape
-    err_is = independent_edge_error(S, V, T, W, s_floor=independent_floor(S, V, C),
-                                    t_floor=independent_floor(T, W, C))
+    # One floor for both graphs, from the teacher's logits.
+    floor_is, floor_ic = independent_floor(T, W, C), independent_floor(T, W, B)
+    err_is = independent_edge_error(S, V, T, W, s_floor=floor_is, t_floor=floor_is)
     inter_sample = (err_is * kept).sum() / max(kept.sum(), 1)
-    inter_class = independent_edge_error(S.T, V.T, T.T, W.T, s_floor=independent_floor(S, V, B),
-                                         t_floor=independent_floor(T, W, B)).mean()
+    inter_class = independent_edge_error(S.T, V.T, T.T, W.T, s_floor=floor_ic,
+                                         t_floor=floor_ic).mean()
     return inter_sample, inter_class, kept.double().mean().item()
 
 
@@ -213,9 +214,31 @@ def test_edges_and_terms_are_invariant_to_a_temperature():
     S, V, T, W = make_logits('random')
     torch.testing.assert_close(unit_edges(S / 3.7, V / 3.7), unit_edges(S, V))
     a = vrm_terms(S, V, T, W, prune_percentile=100)
-    b = vrm_terms(S / 3.7, V / 3.7, T / 0.5, W / 0.5, prune_percentile=100)
+    # One temperature for both models: the floor follows the teacher's scale.
+    b = vrm_terms(S / 3.7, V / 3.7, T / 3.7, W / 3.7, prune_percentile=100)
     torch.testing.assert_close(b.inter_sample, a.inter_sample)
     torch.testing.assert_close(b.inter_class, a.inter_class)
+    # Without a floor each model's temperature is free.
+    a = vrm_terms(S, V, T, W, prune_percentile=100, edge_floor=0)
+    b = vrm_terms(S / 3.7, V / 3.7, T / 0.5, W / 0.5, prune_percentile=100, edge_floor=0)
+    torch.testing.assert_close(b.inter_sample, a.inter_sample)
+    torch.testing.assert_close(b.inter_class, a.inter_class)
+
+
+def test_the_floor_follows_the_teacher_scale_and_bounds_a_small_student():
+    """A student whose logits are far smaller than the teacher's (early in
+    training, or collapsed) gets a gradient bounded by the teacher's floor,
+    not by its own tiny edge lengths."""
+    S, V, T, W = make_logits('random')
+    grads = []
+    for shrink in (1e-2, 1e-4):
+        s, v = (S * shrink).requires_grad_(), (V * shrink).requires_grad_()
+        terms = vrm_terms(s, v, T, W, prune_percentile=100)
+        (terms.inter_sample + terms.inter_class).backward()
+        grads.append(torch.cat([s.grad, v.grad]).norm())
+    # All edges below the floor: the loss is linear-quadratic in d / floor,
+    # so shrinking the student 100x more changes its gradient by less than 2x.
+    assert grads[1] < 2 * grads[0]
 
 
 def test_concat_inter_class_edges_are_upper_triangle_of_stacked_columns():

@@ -24,9 +24,9 @@ collapsed head) its gradient grows without bound. Every edge is therefore
 divided by ``max(|d|, floor)`` instead: an edge at least ``floor`` long is a
 unit vector as before, a shorter one keeps its length in units of the floor,
 and no edge's gradient exceeds ``1 / floor``. :func:`edge_length_floor`
-sets the floor relative to the logits' own scale (so the loss stays invariant
-to a temperature); the reference, the fused computation and the tests use it
-alike.
+sets the floor relative to a logit scale (VRM takes the teacher's, for both
+graphs, so the loss stays invariant to a temperature shared by both models);
+the reference, the fused computation and the tests use it alike.
 
 Everything here is plain torch and knows nothing about detectors.
 """
@@ -48,10 +48,10 @@ _ZERO_NORM = 1e-12
 _CANCELLATION_RATIO = 100.0
 
 #: Default edge-length floor, as a fraction of ``sqrt(D) * logit_scale``
-#: (see :func:`edge_length_floor`). Two unrelated vertices lie about
+#: (see :func:`edge_length_floor`). Two unrelated rows of a model lie about
 #: ``sqrt(2 D) * logit_scale`` apart, so 0.1 floors only edges shorter than
-#: about 7% of a typical one, and bounds any edge's gradient at about 14 times
-#: a typical edge's.
+#: about 7% of a typical teacher edge, and bounds any edge's gradient at about
+#: 14 times a typical edge's.
 DEFAULT_EDGE_FLOOR = 0.1
 
 Floor = Union[float, Tensor]

@@ -10,7 +10,7 @@ real and on the virtual (augmented) view. Two graphs are built per model:
 
 The student matches the teacher's unit edges; inter-sample edges whose
 student joint entropy lies above a percentile are pruned first. Edges are
-divided by ``max(|d|, floor)`` with a floor relative to each model's logit
+divided by ``max(|d|, floor)`` with a floor relative to the teacher's logit
 scale (see :mod:`.edges`), so near-coincident endpoints cannot blow up the
 gradient.
 """
@@ -104,9 +104,9 @@ def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
             ``penalty='l2'``) or ``'reference'`` (materialised edges).
         huber_delta (float): Threshold of the Huber penalty.
         chunk_size (int, optional): Row chunk of the reference implementation.
-        edge_floor (float): Edge-length floor relative to
-            ``sqrt(edge dimension) * logit_scale`` of each model; see
-            :func:`~.edges.edge_length_floor`. 0 leaves only a 1e-12 guard.
+        edge_floor (float): Edge-length floor of both graphs, relative to
+            ``sqrt(edge dimension) * logit_scale(teacher, teacher_virtual)``;
+            see :func:`~.edges.edge_length_floor`. 0 leaves only a 1e-12 guard.
 
     Returns:
         VRMTerms: Terms are zero (and connected to the student) when B < 2.
@@ -129,14 +129,14 @@ def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
         def matching_error(s_src, s_dst, t_src, t_dst, s_floor, t_floor):
             return edge_matching_error_reference(s_src, s_dst, t_src, t_dst, penalty,
                                                  huber_delta, chunk_size, s_floor, t_floor)
-    s_scale = logit_scale(student, student_virtual)
-    t_scale = logit_scale(teacher, teacher_virtual)
+    # One floor for both graphs, from the teacher's logits: the student's own
+    # scale is tiny early in training and after a collapse, exactly when its
+    # gradient must stay bounded.
+    scale = logit_scale(teacher, teacher_virtual)
 
     def graph_error(s_src, s_dst, t_src, t_dst):
-        edge_dim = s_src.shape[1]
-        return matching_error(s_src, s_dst, t_src, t_dst,
-                              edge_length_floor(s_scale, edge_dim, edge_floor),
-                              edge_length_floor(t_scale, edge_dim, edge_floor))
+        floor = edge_length_floor(scale, s_src.shape[1], edge_floor)
+        return matching_error(s_src, s_dst, t_src, t_dst, floor, floor)
 
     entropy = joint_entropy(student, student_virtual, joint_entropy_mode)
     kept = ~unreliable_edge_mask(entropy, prune_percentile)

@@ -40,7 +40,7 @@ class VRMLoss(DistillLoss):
         kd_temperature (float): Temperature of that KD term.
         huber_delta (float): Threshold of the Huber penalty.
         chunk_size (int, optional): Row chunk of the reference implementation.
-        edge_floor (float): Edge-length floor relative to each model's logit
+        edge_floor (float): Edge-length floor relative to the teacher's logit
             scale: edges are divided by ``max(|d|, floor)``, which bounds the
             gradient where a prediction and its virtual view (nearly)
             coincide; see :func:`vrm_det.functional.edge_length_floor`.
