@@ -57,6 +57,64 @@ def test_dkd_matches_numpy():
     assert got.item() == pytest.approx(want, rel=1e-5)
 
 
+def dkd_float64(student, teacher, labels, alpha, beta, tau):
+    """DKD's published formula in float64 torch: binary (target, rest)
+    distributions and the distribution among the non-target classes."""
+    total = 0
+    for s, t, y in zip(student, teacher, labels):
+        ps, pt = torch.softmax(s / tau, 0), torch.softmax(t / tau, 0)
+        others = [c for c in range(len(s)) if c != y]
+        bs = torch.stack([ps[y], ps[others].sum()])
+        bt = torch.stack([pt[y], pt[others].sum()])
+        tckd = (bt * (bt.log() - bs.log())).sum()
+        qs, qt = torch.softmax(s[others] / tau, 0), torch.softmax(t[others] / tau, 0)
+        nckd = (qt * (qt.log() - qs.log())).sum()
+        total = total + alpha * tckd + beta * nckd
+    return total / len(labels) * tau**2
+
+
+@pytest.mark.parametrize('case', ['target_below_1e-12', 'complement_below_1e-12'])
+def test_dkd_on_extreme_logits_matches_float64_in_value_and_gradient(case):
+    """Confident rows: a target probability, or its complement, below 1e-12.
+    The binary term must keep its value and gradient in float32."""
+    g = torch.Generator().manual_seed(0)
+    student = torch.randn(4, 6, generator=g, dtype=torch.float64)
+    teacher = torch.randn(4, 6, generator=g, dtype=torch.float64)
+    labels = torch.tensor([0, 3, 5, 1])
+    rows = torch.arange(4)
+    if case == 'target_below_1e-12':
+        student[rows, labels] -= 32  # p_target ~ 1e-14
+        teacher[rows, labels] -= 20
+    else:
+        student[rows, labels] += 32  # 1 - p_target ~ 1e-14
+        teacher[rows, labels] += 25
+    s32 = student.float().requires_grad_()
+    got = dkd_divergence(s32, teacher.float(), labels, 1.0, 0.25, 1.0)
+    got.backward()
+    s64 = student.clone().requires_grad_()
+    want = dkd_float64(s64, teacher, labels, 1.0, 0.25, 1.0)
+    want.backward()
+    assert got.item() == pytest.approx(want.item(), rel=1e-4)
+    torch.testing.assert_close(s32.grad.double(), s64.grad, rtol=1e-3, atol=1e-12)
+
+
+def test_dist_adds_its_epsilon_to_the_norms_like_its_authors_code():
+    """A near-constant class column: the correlation is ``<a, b> / (|a||b| + 1e-8)``."""
+    # Class 2 has probabilities ~1e-4 varying by ~1e-4: the product of its
+    # centred norms is ~1e-8, where adding and clamping the epsilon differ.
+    student = torch.tensor([[1.0, 0.0, -8.0], [0.0, 1.0, -9.0], [0.5, 0.5, -7.5]])
+    teacher = torch.tensor([[1.0, 0.2, -8.5], [0.1, 1.0, -8.0], [0.6, 0.4, -7.0]])
+    ps = torch.softmax(student.double(), 1).numpy()
+    pt = torch.softmax(teacher.double(), 1).numpy()
+
+    def pearson(a, b):
+        a, b = a - a.mean(), b - b.mean()
+        return (a * b).sum() / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-8)
+    intra = np.mean([1 - pearson(ps[:, c], pt[:, c]) for c in range(3)])
+    got = dist_divergence(student, teacher, inter_weight=0.0, intra_weight=1.0)
+    assert got.item() == pytest.approx(intra, rel=1e-5)
+
+
 def test_dist_matches_numpy():
     tau = 2.0
     ps, pt = softmax(STUDENT / tau), softmax(TEACHER / tau)

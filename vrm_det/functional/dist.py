@@ -1,12 +1,16 @@
 """DIST: matching Pearson correlations between and within predictions."""
 from torch import Tensor
 
+# Added to the product of norms, as DIST's authors' code does (a clamp would
+# differ on near-constant class columns, where the norms are tiny).
+_EPS = 1e-8
+
 
 def _pearson_distance(a: Tensor, b: Tensor, dim: int) -> Tensor:
     """``1 - pearson(a, b)`` along ``dim``, averaged over the other dimension."""
     a = a - a.mean(dim, keepdim=True)
     b = b - b.mean(dim, keepdim=True)
-    corr = (a * b).sum(dim) / (a.norm(dim=dim) * b.norm(dim=dim)).clamp_min(1e-8)
+    corr = (a * b).sum(dim) / (a.norm(dim=dim) * b.norm(dim=dim) + _EPS)
     return (1 - corr).mean()
 
 

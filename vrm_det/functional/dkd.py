@@ -29,20 +29,25 @@ def dkd_divergence(student: Tensor, teacher: Tensor, labels: Tensor, alpha: floa
     if student.shape[0] == 0:
         return student.sum() * 0
     target = F.one_hot(labels.long(), student.shape[-1]).bool()
-    p_s = F.softmax(student / temperature, dim=-1)
-    p_t = F.softmax(teacher / temperature, dim=-1)
+    z_s, z_t = student / temperature, teacher / temperature
 
-    def binary(p):
-        p_target = p[target]
-        return torch.stack([p_target, 1 - p_target], dim=-1).clamp_min(1e-12)
+    # TCKD in log space. The binary (target, rest) distribution is a Bernoulli
+    # whose log-odds are the target logit minus the log-sum-exp of the others;
+    # its log-probabilities are logsigmoid(+-r). Neither probability is clamped
+    # nor formed as 1 - p in float32, and the gradient in r, a difference of
+    # sigmoids of opposite signs, has no cancellation: value and gradient stay
+    # exact for any logits (a target probability or its complement below 1e-12).
+    def log_binary(z):
+        log_odds = z[target] - z.masked_fill(target, float('-inf')).logsumexp(-1)
+        return torch.stack([F.logsigmoid(log_odds), F.logsigmoid(-log_odds)], dim=-1)
 
-    b_s, b_t = binary(p_s), binary(p_t)
-    tckd = _kl(b_t, b_s.log(), b_t.log())
+    log_b_s, log_b_t = log_binary(z_s), log_binary(z_t)
+    tckd = _kl(log_b_t.exp(), log_b_s, log_b_t)
 
     # Softmax over the non-target classes: push the target logit to -inf.
     masked = torch.finfo(student.dtype).min
-    log_q_s = F.log_softmax((student / temperature).masked_fill(target, masked), dim=-1)
-    log_q_t = F.log_softmax((teacher / temperature).masked_fill(target, masked), dim=-1)
+    log_q_s = F.log_softmax(z_s.masked_fill(target, masked), dim=-1)
+    log_q_t = F.log_softmax(z_t.masked_fill(target, masked), dim=-1)
     q_t = log_q_t.exp()
     nckd = (q_t * (log_q_t - log_q_s)).masked_fill(target, 0).sum(-1)
     return (alpha * tckd + beta * nckd).mean() * temperature**2
