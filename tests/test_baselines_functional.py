@@ -174,3 +174,19 @@ def test_identical_rows_give_finite_values():
         value = fn(s, torch.ones(4, 3))
         value.backward()
         assert torch.isfinite(value) and torch.isfinite(s.grad).all(), fn.__name__
+
+
+def test_rkd_angle_term_in_blocks_equals_the_whole_tensor(monkeypatch):
+    """Blocks of anchors (recomputed in backward) give the value and gradient
+    of the (B, B, B) computation."""
+    from vrm_det.functional import rkd
+    g = torch.Generator().manual_seed(0)
+    student = torch.randn(9, 4, generator=g, requires_grad=True)
+    teacher = torch.randn(9, 4, generator=g)
+    whole = torch.nn.functional.smooth_l1_loss(rkd._angles(student), rkd._angles(teacher))
+    whole_grad, = torch.autograd.grad(whole, student)
+    monkeypatch.setattr(rkd, '_ANGLE_BLOCK_FLOATS', 2 * 9 * 9)  # blocks of 2 anchors
+    blocked = rkd.angle_loss(student, teacher)
+    blocked_grad, = torch.autograd.grad(blocked, student)
+    torch.testing.assert_close(blocked, whole)
+    torch.testing.assert_close(blocked_grad, whole_grad)
