@@ -20,6 +20,8 @@ from torch.nn.modules.batchnorm import _BatchNorm
 from vrm_det.models.losses import DistillLoss
 from vrm_det.registry import MMDET_MODELS
 
+from .preprocessing import ImageNormalisation, renormalise
+
 
 def _load_teacher_state(teacher: nn.Module, checkpoint_path: str) -> None:
     """Load ``checkpoint_path`` into ``teacher`` strictly, with a clear error."""
@@ -130,6 +132,7 @@ class BaseDistiller(BaseModel):
         _load_teacher_state(teacher_model, teacher_ckpt)
         teacher_model.requires_grad_(False)
         teacher_model.eval()
+        self._check_teacher_preprocessor(teacher_model.data_preprocessor)
         # Plain attribute, not a submodule: see the class docstring.
         object.__setattr__(self, '_teacher', teacher_model)
         self.teacher_ckpt = teacher_ckpt
@@ -148,6 +151,25 @@ class BaseDistiller(BaseModel):
         self.virtual_view = MMDET_MODELS.build(virtual_view) if virtual_view else None
         #: Steps whose distillation loss was skipped for non-finite logits (AMP).
         self.skipped_steps = 0
+
+    def _check_teacher_preprocessor(self, preprocessor: nn.Module) -> None:
+        """Refuse teacher preprocessing that would move pixels relative to the
+        RoIs; report a normalisation that differs from the student's."""
+        augments = getattr(preprocessor, 'batch_augments', None)
+        if augments:
+            names = ', '.join(type(a).__name__ for a in augments)
+            raise ValueError(
+                "the teacher's data_preprocessor has batch_augments "
+                f'({names}): they resize or move the images, so the '
+                "teacher would not see the student's pixels where its RoIs are. Remove "
+                "batch_augments from the teacher config's data_preprocessor.")
+        student, teacher = (ImageNormalisation.of(self.data_preprocessor),
+                            ImageNormalisation.of(preprocessor))
+        if not teacher.same_pixels_as(student):
+            MMLogger.get_current_instance().info(
+                'the teacher normalises images differently from the student: its inputs '
+                f'are renormalised from the student\'s ({student.describe()}) to its own '
+                f'({teacher.describe()})')
 
     @property
     def teacher(self) -> nn.Module:
@@ -269,16 +291,13 @@ class BaseDistiller(BaseModel):
             image_sizes = [tuple(inputs.shape[-2:])] * len(inputs)
         if len(image_sizes) != len(inputs):
             raise ValueError(f'{len(image_sizes)} image sizes for {len(inputs)} images')
-        mean = getattr(self.data_preprocessor, 'mean', None)
-        std = getattr(self.data_preprocessor, 'std', None)
+        normalisation = ImageNormalisation.of(self.data_preprocessor)
         virtual = inputs.clone()
         for index, (height, width) in enumerate(image_sizes):
-            image = inputs[index:index + 1, :, :height, :width]
-            if mean is not None and std is not None:
-                image = (self.virtual_view(image * std + mean) - mean) / std
-            else:
-                image = self.virtual_view(image)
-            virtual[index:index + 1, :, :height, :width] = image
+            # The view works on RGB pixels; images are loaded as BGR.
+            rgb = normalisation.to_loaded(inputs[index:index + 1, :, :height, :width]).flip(1)
+            virtual[index:index + 1, :, :height, :width] = normalisation.from_loaded(
+                self.virtual_view(rgb).flip(1))
         return virtual
 
     def _batch_norm_frozen(self) -> bool:
@@ -306,11 +325,21 @@ class BaseDistiller(BaseModel):
         return real, tuple(torch.cat(pair) for pair in zip(real, virt))
 
     @torch.no_grad()
-    def teacher_features(self, inputs: Tensor, virtual: Optional[Tensor]):
+    def teacher_features(self, inputs: Tensor, virtual: Optional[Tensor],
+                         image_sizes: Optional[Sequence[Tuple[int, int]]] = None):
         """Teacher features of the real view, or of both views stacked, in one
-        forward (the teacher is in eval mode, its batch-norm frozen)."""
-        return self.teacher.extract_feat(
-            inputs if virtual is None else torch.cat([inputs, virtual]))
+        forward (the teacher is in eval mode, its batch-norm frozen).
+
+        The batch comes normalised by the student's data preprocessor; it is
+        renormalised as the teacher's own preprocessor would have made it
+        (mean, std, channel order, padding; see :func:`renormalise`).
+        """
+        if virtual is not None:
+            inputs = torch.cat([inputs, virtual])
+            image_sizes = None if image_sizes is None else list(image_sizes) * 2
+        return self.teacher.extract_feat(renormalise(
+            inputs, ImageNormalisation.of(self.data_preprocessor),
+            ImageNormalisation.of(self.teacher.data_preprocessor), image_sizes))
 
     def forward(self, inputs: Tensor, data_samples: Optional[List] = None,
                 mode: str = 'tensor'):

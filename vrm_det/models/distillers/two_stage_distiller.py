@@ -148,8 +148,8 @@ class TwoStageDistiller(BaseDistiller):
         if len(data_samples) == 0 or inputs.shape[0] == 0:
             raise ValueError('empty batch: the dataloader returned no images')
         num_images = inputs.shape[0]
-        virtual = self.make_virtual_inputs(
-            inputs, [sample.metainfo['img_shape'][:2] for sample in data_samples])
+        image_sizes = [sample.metainfo['img_shape'][:2] for sample in data_samples]
+        virtual = self.make_virtual_inputs(inputs, image_sizes)
         real_feats, all_feats = self.student_features(inputs, virtual)
 
         losses, proposals = self._rpn(real_feats, data_samples)
@@ -172,7 +172,8 @@ class TwoStageDistiller(BaseDistiller):
                            if 'loss' in k})
 
         with torch.no_grad():
-            teacher_scores = self.score_rois(self.teacher, self.teacher_features(inputs, virtual),
+            teacher_feats = self.teacher_features(inputs, virtual, image_sizes)
+            teacher_scores = self.score_rois(self.teacher, teacher_feats,
                                              rois, num_images, with_virtual)['cls_score']
 
         labels = self._roi_labels(sampling_results)
