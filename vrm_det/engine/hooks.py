@@ -1,8 +1,11 @@
 """Hooks for distillation runs."""
 from typing import Optional, Sequence
 
-from mmdet.registry import HOOKS
 from mmengine.hooks import Hook
+
+# mmengine's root registry: every scope (mmdet, mmpretrain, a user's own) finds
+# the hooks through its parent.
+from mmengine.registry import HOOKS
 
 VRM_STATISTICS = ('loss_is', 'loss_ic', 'is_term', 'ic_term', 'kept_fraction', 'joint_entropy',
                   'distill_grad_norm', 'distill_skipped_steps')

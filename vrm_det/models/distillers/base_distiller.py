@@ -22,10 +22,15 @@ from vrm_det.registry import MMDET_MODELS
 
 from .preprocessing import ImageNormalisation, renormalise
 
+# Checkpoint locations mmengine's CheckpointLoader fetches itself (model zoos, URLs).
+_REMOTE_PREFIXES = ('http://', 'https://', 'torchvision://', 'open-mmlab://', 'openmmlab://',
+                    'mmcls://', 'pavi://', 's3://')
+
 
 def _load_teacher_state(teacher: nn.Module, checkpoint_path: str) -> None:
     """Load ``checkpoint_path`` into ``teacher`` strictly, with a clear error."""
-    if not osp.isfile(osp.expanduser(checkpoint_path)):
+    remote = checkpoint_path.startswith(_REMOTE_PREFIXES)
+    if not remote and not osp.isfile(osp.expanduser(checkpoint_path)):
         raise FileNotFoundError(
             f'teacher_ckpt {checkpoint_path} does not exist: train the teacher first '
             '(tools/train.py with its config) or point teacher_ckpt at its checkpoint')

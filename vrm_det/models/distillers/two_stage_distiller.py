@@ -5,7 +5,7 @@ from typing import Dict, List, Optional, Tuple, Union
 import torch
 from mmdet.models.utils import unpack_gt_instances
 from mmdet.structures.bbox import bbox2roi
-from torch import Tensor
+from torch import Tensor, nn
 
 from vrm_det.functional.validation import check_choice
 from vrm_det.registry import register_model
@@ -76,6 +76,12 @@ class TwoStageDistiller(BaseDistiller):
             if roi_head is None or not getattr(roi_head, 'with_bbox', False):
                 raise TypeError(f'the {role} ({type(model).__name__}) is not a two-stage '
                                 'detector with a RoI bbox head')
+            if isinstance(roi_head.bbox_head, nn.ModuleList):
+                raise TypeError(
+                    f'the {role} has a multi-stage RoI head ({type(roi_head).__name__} with '
+                    f'{len(roi_head.bbox_head)} bbox heads, as in Cascade R-CNN); '
+                    'TwoStageDistiller distils one RoI bbox head: use a Faster R-CNN style '
+                    'config (StandardRoIHead)')
             if getattr(roi_head, 'with_mask', False):
                 raise TypeError(f'the {role} has a mask head; TwoStageDistiller distils '
                                 'the bbox branch only: use a Faster R-CNN style config')
