@@ -63,6 +63,8 @@ def run_config(path: str, seed: int, data_root: str, work_dir: str,
 
 
 def _metrics(raw: dict) -> Dict[str, float]:
+    if not raw:  # CocoMetric reports nothing when the model detected nothing
+        return {name: 0.0 for name in METRIC_KEYS}
     return {name: float(raw[key]) for name, key in METRIC_KEYS.items() if key in raw}
 
 

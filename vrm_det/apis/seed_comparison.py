@@ -81,8 +81,6 @@ def compare_over_seeds(arms: Dict[str, str], seeds: Sequence[int], data_root: st
             if 'teacher_ckpt' in cfg.model:
                 cfg.model.teacher_ckpt = teacher_ckpt
             _, metrics, seconds = train_and_evaluate(cfg)
-            if 'AP' not in metrics:  # CocoMetric reports nothing for zero detections
-                metrics = dict(AP=0.0, AP50=0.0, AP75=0.0, no_detections=True)
             scalars = read_scalars(run_dir)
             records.append(dict(arm=arm, seed=seed, seconds=seconds, **metrics,
                                 max_grad_norm=_series_max(scalars, 'grad_norm'),
