@@ -43,7 +43,7 @@ def test_stats_hook_records_kept_fraction_every_iteration(demo):
     kept = series['distill/kept_fraction']
     assert [step for step, _ in kept] == [1, 2, 3]
     assert all(0.9 <= value <= 0.96 for _, value in kept)
-    assert 'distill/is_term' in series and 'distill/ic_term' in series
+    assert 'distill/vrm_sample_term' in series and 'distill/vrm_class_term' in series
     assert 'distill/kept_fraction' not in read_scalars(osp.join(settings.work_dir, 'kd'))
 
 

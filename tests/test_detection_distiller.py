@@ -46,11 +46,13 @@ def vrm_run(toy_data, toy_teacher_ckpt, tmp_path_factory):
 def test_loss_dict_holds_detection_and_vrm_terms(vrm_run):
     runner = vrm_run[0]
     logged = runner.message_hub.log_scalars
-    for key in ('loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'loss_bbox', 'loss_is', 'loss_ic',
-                'is_term', 'ic_term', 'kept_fraction', 'joint_entropy'):
+    for key in ('loss_rpn_cls', 'loss_rpn_bbox', 'loss_cls', 'loss_bbox', 'loss_vrm_sample',
+                'loss_vrm_class', 'vrm_sample_term', 'vrm_class_term', 'kept_fraction',
+                'joint_entropy', 'joint_entropy_threshold', 'pruned_foreground_share',
+                'distill_grad_norm'):
         assert f'train/{key}' in logged, key
     kept = logged['train/kept_fraction'].current()
-    assert 0.9 <= kept <= 0.96  # prune_percentile=95
+    assert 0.9 <= kept <= 0.96  # keep_percentile=95
 
 
 def test_teacher_frozen_and_student_trained(vrm_run, toy_teacher_ckpt):
@@ -115,7 +117,7 @@ def test_kd_config_skips_the_virtual_view(toy_data, toy_teacher_ckpt, tmp_path):
     distiller.virtual_view.register_forward_hook(lambda *args: calls.append(1))
     batch = first_batch(toy_data, tmp_path, toy_teacher_ckpt)
     losses = distiller(**distiller.data_preprocessor(batch, True), mode='loss')
-    assert 'loss_kd' in losses and 'loss_is' not in losses and not calls
+    assert 'loss_kd' in losses and 'loss_vrm_sample' not in losses and not calls
 
 
 @pytest.mark.parametrize('vertices, max_vertices', [('foreground', None), ('all', 10)])
@@ -171,7 +173,7 @@ def test_mmdet_own_train_tool_runs_the_toy_vrm_config(toy_data, toy_teacher_ckpt
                           text=True, env=env, timeout=300, cwd=str(tmp_path))
     assert done.returncode == 0, done.stderr[-3000:]
     assert osp.isfile(tmp_path / 'work' / 'iter_2.pth')
-    assert 'loss_is' in done.stdout + done.stderr
+    assert 'loss_vrm_sample' in done.stdout + done.stderr
 
 
 def test_build_errors_name_the_problem(toy_teacher_ckpt, tmp_path):

@@ -1,4 +1,5 @@
 """The registered loss modules: one signature, validated options, checked inputs."""
+import numpy as np
 import pytest
 import torch
 from mmdet.registry import MODELS as MMDET_MODELS
@@ -31,13 +32,37 @@ def test_every_loss_builds_from_both_registries_and_shares_one_signature(name):
 
 def test_vrm_loss_weights_the_functional_terms():
     S, V, T, W, _ = logits()
-    out = VRMLoss(alpha=3.0, beta=5.0, prune_percentile=80)(S, T, V, W)
-    terms = vrm_terms(S, V, T, W, prune_percentile=80)
-    torch.testing.assert_close(out['loss_is'], 3.0 * terms.inter_sample)
-    torch.testing.assert_close(out['loss_ic'], 5.0 * terms.inter_class)
+    out = VRMLoss(alpha=3.0, beta=5.0, keep_percentile=80)(S, T, V, W)
+    terms = vrm_terms(S, V, T, W, keep_percentile=80)
+    torch.testing.assert_close(out['loss_vrm_sample'], 3.0 * terms.inter_sample)
+    torch.testing.assert_close(out['loss_vrm_class'], 5.0 * terms.inter_class)
     torch.testing.assert_close(out['kept_fraction'], terms.kept_fraction)
-    assert set(out) == {'loss_is', 'loss_ic', 'is_term', 'ic_term', 'kept_fraction',
-                        'joint_entropy'}
+    assert set(out) == {'loss_vrm_sample', 'loss_vrm_class', 'vrm_sample_term',
+                        'vrm_class_term', 'kept_fraction', 'joint_entropy',
+                        'joint_entropy_threshold'}
+
+
+def test_pruning_statistics_match_a_numpy_computation():
+    """The threshold is the largest kept joint entropy; the foreground share
+    counts the labels at both endpoints of every pruned edge."""
+    S, V, T, W, _ = logits(batch=20, classes=4)
+    labels = torch.tensor([3, 0, 1, 3, 3, 2, 3, 3, 0, 3] * 2)  # background is 3
+    loss = VRMLoss(keep_percentile=70)
+    loss.background_label = 3
+    out = loss(S, T, V, W, labels=labels)
+
+    def entropy(x):
+        p = np.exp(x - x.max(1, keepdims=True))
+        p /= p.sum(1, keepdims=True)
+        return -(p * np.log(p)).sum(1)
+    je = entropy(S.double().numpy())[:, None] + entropy(V.double().numpy())[None, :]
+    k = round(0.7 * je.size)
+    threshold = np.sort(je.ravel())[k - 1]
+    assert out['joint_entropy_threshold'].item() == pytest.approx(threshold, rel=1e-5)
+    rows, cols = np.nonzero(je > threshold)
+    endpoints = np.concatenate([labels.numpy()[rows], labels.numpy()[cols]])
+    assert out['pruned_foreground_share'].item() == pytest.approx((endpoints != 3).mean())
+    assert 'pruned_foreground_share' not in VRMLoss(keep_percentile=70)(S, T, V, W, labels=labels)
 
 
 def test_vrm_kd_term_is_off_by_default_and_averages_both_views():
@@ -54,8 +79,8 @@ def test_auto_impl_picks_fused_for_l2_vectors_and_reference_otherwise():
     assert VRMLoss(relation='gram').impl == 'reference'
     S, V, T, W, _ = logits()
     fused, reference = VRMLoss(impl='fused')(S, T, V, W), VRMLoss(impl='reference')(S, T, V, W)
-    torch.testing.assert_close(fused['loss_is'], reference['loss_is'])
-    torch.testing.assert_close(fused['loss_ic'], reference['loss_ic'])
+    torch.testing.assert_close(fused['loss_vrm_sample'], reference['loss_vrm_sample'])
+    torch.testing.assert_close(fused['loss_vrm_class'], reference['loss_vrm_class'])
 
 
 @pytest.mark.parametrize('kwargs, words', [
@@ -64,7 +89,7 @@ def test_auto_impl_picks_fused_for_l2_vectors_and_reference_otherwise():
     (dict(relation='matrix'), ["relation='matrix'", "'vector'", "'gram'"]),
     (dict(loss='l1'), ["loss='l1'", "'l2'", "'huber'"]),
     (dict(impl='fast'), ["impl='fast'", "'auto'", "'fused'", "'reference'"]),
-    (dict(prune_percentile=120), ['prune_percentile=120', '[0, 100]']),
+    (dict(keep_percentile=120), ['keep_percentile=120', '[0, 100]']),
     (dict(impl='fused', loss='huber'), ["impl='fused'", "impl='reference'"]),
     (dict(chunk_size=0), ['chunk_size=0']),
 ])
@@ -133,6 +158,6 @@ def test_half_precision_logits_are_computed_in_float32():
     with torch.autocast('cpu', dtype=torch.bfloat16):
         out = VRMLoss()(*half)
     want = VRMLoss()(*[x.float() for x in half])
-    assert out['loss_is'].dtype == torch.float32
-    torch.testing.assert_close(out['loss_is'], want['loss_is'])
-    torch.testing.assert_close(out['loss_ic'], want['loss_ic'])
+    assert out['loss_vrm_sample'].dtype == torch.float32
+    torch.testing.assert_close(out['loss_vrm_sample'], want['loss_vrm_sample'])
+    torch.testing.assert_close(out['loss_vrm_class'], want['loss_vrm_class'])

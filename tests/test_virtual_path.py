@@ -123,7 +123,7 @@ def test_distillation_gradient_reaches_the_student_and_never_the_teacher(
     data = distiller.data_preprocessor(first_batch(toy_data, tmp_path, toy_teacher_ckpt), True)
     losses = distiller.loss(data['inputs'], data['data_samples'])
     hub = MessageHub.get_current_instance()
-    (losses['loss_is'] + losses['loss_ic']).backward()
+    (losses['loss_vrm_sample'] + losses['loss_vrm_class']).backward()
     student = distiller.student
     for name in ('backbone.conv1.weight', 'roi_head.bbox_head.fc_cls.weight',
                  'roi_head.bbox_head.shared_fcs.0.weight'):
@@ -196,4 +196,4 @@ def test_nonfinite_logits_under_amp_skip_the_step_and_count_it(toy_teacher_ckpt)
     finite['teacher_virtual_logits'] = torch.nan_to_num(finite['teacher_virtual_logits'])
     with torch.autocast('cpu', dtype=torch.bfloat16):
         losses = distiller.distill(**finite)
-    assert torch.isfinite(losses['loss_is']) and distiller.skipped_steps == 2
+    assert torch.isfinite(losses['loss_vrm_sample']) and distiller.skipped_steps == 2

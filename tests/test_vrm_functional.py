@@ -129,7 +129,7 @@ def test_vrm_terms_fused_and_reference_match_float64(kind):
     percentile = 90 if kind == 'random' else 100
     want_is, want_ic, want_kept = independent_vrm(S, V, T, W, percentile)
     for impl in ('fused', 'reference'):
-        terms = vrm_terms(S, V, T, W, prune_percentile=percentile, impl=impl)
+        terms = vrm_terms(S, V, T, W, keep_percentile=percentile, impl=impl)
         assert abs(terms.inter_sample.item() - want_is.item()) <= 1e-5 * want_is.item()
         assert abs(terms.inter_class.item() - want_ic.item()) <= 1e-5 * want_ic.item()
         assert terms.kept_fraction.item() == pytest.approx(want_kept)
@@ -164,12 +164,12 @@ def test_near_coincident_views_give_bounded_row_gradients(impl):
     W[16:20] = T[16:20] + 1e-3 * torch.randn(4, C, generator=g)
     S.requires_grad_(True)
     V.requires_grad_(True)
-    terms = vrm_terms(S, V, T, W, prune_percentile=100, impl=impl)
+    terms = vrm_terms(S, V, T, W, keep_percentile=100, impl=impl)
     (128 * terms.inter_sample + 32 * terms.inter_class).backward()
     row_norms = torch.cat([S.grad, V.grad]).norm(dim=1)
     assert torch.isfinite(row_norms).all()
     assert row_norms.max() <= 4 * row_norms.median()
-    unfloored = vrm_terms(S, V, T, W, prune_percentile=100, impl=impl, edge_floor=0.0)
+    unfloored = vrm_terms(S, V, T, W, keep_percentile=100, impl=impl, edge_floor=0.0)
     S.grad = V.grad = None
     (128 * unfloored.inter_sample + 32 * unfloored.inter_class).backward()
     row_norms = torch.cat([S.grad, V.grad]).norm(dim=1)
@@ -213,14 +213,14 @@ def test_inter_sample_block_is_slice_of_full_graph():
 def test_edges_and_terms_are_invariant_to_a_temperature():
     S, V, T, W = make_logits('random')
     torch.testing.assert_close(unit_edges(S / 3.7, V / 3.7), unit_edges(S, V))
-    a = vrm_terms(S, V, T, W, prune_percentile=100)
+    a = vrm_terms(S, V, T, W, keep_percentile=100)
     # One temperature for both models: the floor follows the teacher's scale.
-    b = vrm_terms(S / 3.7, V / 3.7, T / 3.7, W / 3.7, prune_percentile=100)
+    b = vrm_terms(S / 3.7, V / 3.7, T / 3.7, W / 3.7, keep_percentile=100)
     torch.testing.assert_close(b.inter_sample, a.inter_sample)
     torch.testing.assert_close(b.inter_class, a.inter_class)
     # Without a floor each model's temperature is free.
-    a = vrm_terms(S, V, T, W, prune_percentile=100, edge_floor=0)
-    b = vrm_terms(S / 3.7, V / 3.7, T / 0.5, W / 0.5, prune_percentile=100, edge_floor=0)
+    a = vrm_terms(S, V, T, W, keep_percentile=100, edge_floor=0)
+    b = vrm_terms(S / 3.7, V / 3.7, T / 0.5, W / 0.5, keep_percentile=100, edge_floor=0)
     torch.testing.assert_close(b.inter_sample, a.inter_sample)
     torch.testing.assert_close(b.inter_class, a.inter_class)
 
@@ -233,7 +233,7 @@ def test_the_floor_follows_the_teacher_scale_and_bounds_a_small_student():
     grads = []
     for shrink in (1e-2, 1e-4):
         s, v = (S * shrink).requires_grad_(), (V * shrink).requires_grad_()
-        terms = vrm_terms(s, v, T, W, prune_percentile=100)
+        terms = vrm_terms(s, v, T, W, keep_percentile=100)
         (terms.inter_sample + terms.inter_class).backward()
         grads.append(torch.cat([s.grad, v.grad]).norm())
     # All edges below the floor: the loss is linear-quadratic in d / floor,
@@ -281,7 +281,7 @@ def test_kept_fraction_matches_percentile_and_drops_highest_entropy(percentile):
     pruned = unreliable_edge_mask(entropy, percentile)
     assert (~pruned).float().mean().item() == pytest.approx(percentile / 100, abs=1 / 1600)
     assert entropy[pruned].min() > entropy[~pruned].max()
-    assert vrm_terms(S, V, T, W, prune_percentile=percentile).kept_fraction.item() == \
+    assert vrm_terms(S, V, T, W, keep_percentile=percentile).kept_fraction.item() == \
         pytest.approx(percentile / 100, abs=1 / 1600)
 
 
@@ -315,7 +315,7 @@ def test_degenerate_batches_give_connected_zero(batch):
 
 def test_all_edges_pruned_gives_zero_with_kept_fraction_zero():
     S, V, T, W = [x.requires_grad_(True) for x in make_logits('random')]
-    terms = vrm_terms(S, V, T, W, prune_percentile=0)
+    terms = vrm_terms(S, V, T, W, keep_percentile=0)
     assert terms.inter_sample.item() == 0 and terms.kept_fraction.item() == 0
     terms.inter_sample.backward()
     assert torch.isfinite(S.grad).all()

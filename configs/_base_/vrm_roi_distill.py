@@ -2,7 +2,7 @@
 # The weights are this project's starting point for detection, not the paper's
 # (which does not publish them); tune alpha and beta for your pair.
 distill_loss = dict(
-    type='VRMLoss', alpha=4.0, beta=1.0, prune_percentile=95, joint_entropy='sum',
+    type='VRMLoss', alpha=4.0, beta=1.0, keep_percentile=95, joint_entropy='sum',
     ic_edges='cross', relation='vector', loss='l2')
 virtual_view = dict(type='PhotometricRandAugment', num_ops=2, magnitude=0.5)
 # Per-iteration VRM statistics (kept-edge fraction, terms) to the visualizer's backends.

@@ -11,7 +11,7 @@ model = dict(
     teacher_ckpt=teacher_ckpt,
     # Weights that put the VRM terms (each about 0.5 to 2 early on) at the scale of
     # the detection losses.
-    distill_loss=dict(type='VRMLoss', alpha=1.0, beta=0.5, prune_percentile=95),
+    distill_loss=dict(type='VRMLoss', alpha=1.0, beta=0.5, keep_percentile=95),
     virtual_view=dict(type='PhotometricRandAugment', num_ops=2, magnitude=0.5),
     roi_vertices='all',
     distill_warmup_iters=50)

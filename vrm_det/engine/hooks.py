@@ -7,8 +7,9 @@ from mmengine.hooks import Hook
 # the hooks through its parent.
 from mmengine.registry import HOOKS
 
-VRM_STATISTICS = ('loss_is', 'loss_ic', 'is_term', 'ic_term', 'kept_fraction', 'joint_entropy',
-                  'distill_grad_norm', 'distill_skipped_steps')
+VRM_STATISTICS = ('loss_vrm_sample', 'loss_vrm_class', 'vrm_sample_term', 'vrm_class_term',
+                  'kept_fraction', 'joint_entropy', 'joint_entropy_threshold',
+                  'pruned_foreground_share', 'distill_grad_norm', 'distill_skipped_steps')
 
 
 @HOOKS.register_module()

@@ -14,7 +14,13 @@ from .edges import (
 )
 from .gram import gram_relation_divergence
 from .kd import kd_divergence
-from .pruning import joint_entropy, kth_smallest, prediction_entropy, unreliable_edge_mask
+from .pruning import (
+                      joint_entropy,
+                      kept_entropy_threshold,
+                      kth_smallest,
+                      prediction_entropy,
+                      unreliable_edge_mask,
+)
 from .rkd import rkd_divergence
 from .vrm import VRMTerms, inter_class_vertices, masked_mean, vrm_terms
 
@@ -23,6 +29,7 @@ __all__ = [
     'dist_divergence', 'dkd_divergence', 'cosine_gram', 'edge_matching_error_fused',
     'edge_matching_error_reference', 'edge_penalty', 'gram_matching_error', 'unit_edges',
     'gram_relation_divergence', 'kd_divergence', 'joint_entropy', 'prediction_entropy',
-    'kth_smallest', 'unreliable_edge_mask', 'rkd_divergence', 'VRMTerms', 'inter_class_vertices',
+    'kth_smallest', 'kept_entropy_threshold', 'unreliable_edge_mask', 'rkd_divergence',
+    'VRMTerms', 'inter_class_vertices',
     'masked_mean', 'vrm_terms'
 ]

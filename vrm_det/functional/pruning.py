@@ -82,25 +82,42 @@ def kth_smallest(values: Tensor, k: int) -> Tensor:
 
 
 @torch.no_grad()
-def unreliable_edge_mask(entropy: Tensor, percentile: float) -> Tensor:
-    """Mark the edges whose joint entropy lies above the given percentile.
+def kept_entropy_threshold(entropy: Tensor, keep_percentile: float) -> Tensor:
+    """The largest joint entropy an edge may have and be kept.
 
-    The ``k = round(percentile / 100 * numel)`` lowest-entropy edges are
-    reliable (and any edge tied with the k-th); the rest are unreliable.
-    ``percentile=100`` keeps every edge, ``percentile=0`` drops every edge.
+    The ``k = round(keep_percentile / 100 * numel)`` lowest-entropy edges are
+    kept (and any edge tied with the k-th): the threshold is the k-th smallest
+    entropy, ``inf`` when every edge is kept and ``-inf`` when none is.
 
     Args:
         entropy (Tensor): Joint entropy per edge, any shape.
-        percentile (float): In [0, 100].
+        keep_percentile (float): Percent of the edges kept, in [0, 100].
+
+    Returns:
+        Tensor: A scalar.
+    """
+    if not 0 <= keep_percentile <= 100:
+        raise ValueError(f'keep_percentile must lie in [0, 100], got {keep_percentile}')
+    num_kept = round(keep_percentile / 100 * entropy.numel())
+    if num_kept == entropy.numel():
+        return entropy.new_tensor(float('inf'))
+    if num_kept == 0:
+        return entropy.new_tensor(float('-inf'))
+    return kth_smallest(entropy, num_kept)
+
+
+@torch.no_grad()
+def unreliable_edge_mask(entropy: Tensor, keep_percentile: float) -> Tensor:
+    """Mark the edges whose joint entropy lies above the kept percentile.
+
+    ``keep_percentile=100`` keeps every edge, ``keep_percentile=0`` drops
+    every edge; see :func:`kept_entropy_threshold`.
+
+    Args:
+        entropy (Tensor): Joint entropy per edge, any shape.
+        keep_percentile (float): Percent of the edges kept, in [0, 100].
 
     Returns:
         Tensor: Bool, same shape as ``entropy``; True where the edge is pruned.
     """
-    if not 0 <= percentile <= 100:
-        raise ValueError(f'percentile must lie in [0, 100], got {percentile}')
-    num_kept = round(percentile / 100 * entropy.numel())
-    if num_kept == 0:
-        return torch.ones_like(entropy, dtype=torch.bool)
-    if num_kept == entropy.numel():
-        return torch.zeros_like(entropy, dtype=torch.bool)
-    return entropy > kth_smallest(entropy, num_kept)
+    return entropy > kept_entropy_threshold(entropy, keep_percentile)

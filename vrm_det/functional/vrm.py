@@ -27,7 +27,7 @@ from .edges import (
     gram_matching_error,
     logit_scale,
 )
-from .pruning import joint_entropy, unreliable_edge_mask
+from .pruning import joint_entropy, kept_entropy_threshold
 
 IC_EDGE_MODES = ('cross', 'concat')
 RELATIONS = ('vector', 'gram')
@@ -40,6 +40,8 @@ class VRMTerms(NamedTuple):
     inter_class: Tensor  #: mean matching error over inter-class edges
     kept_fraction: Tensor  #: fraction of inter-sample edges kept (no grad)
     joint_entropy: Tensor  #: mean joint entropy of inter-sample edges (no grad)
+    entropy_threshold: Tensor  #: largest joint entropy of a kept edge (0 if none)
+    pruned: Tensor  #: (B, B) bool, True for the pruned inter-sample edges
 
 
 def inter_class_vertices(real: Tensor, virtual: Tensor, mode: str = 'cross'):
@@ -80,7 +82,7 @@ def masked_mean(values: Tensor, mask: Optional[Tensor]) -> Tensor:
 
 
 def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
-              teacher_virtual: Tensor, prune_percentile: float = 95.0,
+              teacher_virtual: Tensor, keep_percentile: float = 95.0,
               joint_entropy_mode: str = 'sum', ic_edges: str = 'cross',
               relation: str = 'vector', penalty: str = 'l2', impl: str = 'fused',
               huber_delta: float = 1.0, chunk_size: Optional[int] = None,
@@ -93,8 +95,9 @@ def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
         teacher (Tensor): Teacher logits, real view, shape (B, C). Detached here.
         teacher_virtual (Tensor): Teacher logits, virtual view, shape (B, C).
             Detached here.
-        prune_percentile (float): Inter-sample edges whose joint entropy lies
-            above this percentile are pruned; 100 keeps all.
+        keep_percentile (float): Percent of the inter-sample edges kept: those
+            whose joint entropy lies above this percentile are pruned; 100
+            keeps all.
         joint_entropy_mode (str): See :func:`~.pruning.joint_entropy`.
         ic_edges (str): See :func:`inter_class_vertices`.
         relation (str): ``'vector'`` (unit edge vectors) or ``'gram'`` (one
@@ -115,7 +118,9 @@ def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
     if student.shape[0] < 2:
         zero = (student.sum() + student_virtual.sum()) * 0
         nothing = zero.detach()
-        return VRMTerms(zero, zero, nothing, nothing)
+        pruned = torch.zeros(student.shape[0], student.shape[0], dtype=torch.bool,
+                             device=student.device)
+        return VRMTerms(zero, zero, nothing, nothing, nothing, pruned)
 
     if relation == 'gram':
         def matching_error(s_src, s_dst, t_src, t_dst, s_floor, t_floor):
@@ -139,7 +144,8 @@ def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
         return matching_error(s_src, s_dst, t_src, t_dst, floor, floor)
 
     entropy = joint_entropy(student, student_virtual, joint_entropy_mode)
-    kept = ~unreliable_edge_mask(entropy, prune_percentile)
+    threshold = kept_entropy_threshold(entropy, keep_percentile)
+    kept = entropy <= threshold
     inter_sample = masked_mean(
         graph_error(student, student_virtual, teacher, teacher_virtual), kept)
 
@@ -147,4 +153,6 @@ def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
     t_src, t_dst, _ = inter_class_vertices(teacher, teacher_virtual, ic_edges)
     inter_class = masked_mean(graph_error(s_src, s_dst, t_src, t_dst), ic_mask)
 
-    return VRMTerms(inter_sample, inter_class, kept.float().mean(), entropy.mean())
+    largest_kept = entropy[kept].max() if kept.any() else entropy.new_zeros(())
+    return VRMTerms(inter_sample, inter_class, kept.float().mean(), entropy.mean(),
+                    largest_kept, ~kept)

@@ -41,5 +41,5 @@ def plot_distiller_relations(cfg: Config, student_ckpt: str, out_file: str,
     return plot_relation_graphs(
         logits['student_logits'], logits['student_virtual_logits'], logits['teacher_logits'],
         logits['teacher_virtual_logits'], out_file,
-        prune_percentile=cfg.model.distill_loss.get('prune_percentile', 95.0),
-        max_vertices=max_vertices)
+        keep_percentile=distiller.distill_loss.options['keep_percentile'],
+        edge_floor=distiller.distill_loss.options['edge_floor'], max_vertices=max_vertices)

@@ -8,7 +8,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from torch import Tensor  # noqa: E402
 
-from vrm_det.functional import edge_matching_error_reference, joint_entropy, unreliable_edge_mask  # noqa: E402
+from vrm_det.functional import (  # noqa: E402
+    DEFAULT_EDGE_FLOOR,
+    edge_length_floor,
+    edge_matching_error_reference,
+    joint_entropy,
+    logit_scale,
+    unreliable_edge_mask,
+)
 
 
 def plot_ap_bars(results: Dict[str, Dict[str, float]], out_file: str,
@@ -60,24 +67,29 @@ def _relative_edge_lengths(real: Tensor, virtual: Tensor) -> Tensor:
 
 
 def plot_relation_graphs(student: Tensor, student_virtual: Tensor, teacher: Tensor,
-                         teacher_virtual: Tensor, out_file: str, prune_percentile: float = 95.0,
-                         max_vertices: int = 32, title: Optional[str] = None) -> dict:
+                         teacher_virtual: Tensor, out_file: str, keep_percentile: float = 95.0,
+                         max_vertices: int = 32, title: Optional[str] = None,
+                         edge_floor: float = DEFAULT_EDGE_FLOOR) -> dict:
     """The inter-sample graphs of teacher and student side by side.
 
     Panels: the teacher's and the student's real -> virtual edge lengths
     (relative to their mean: which virtual samples lie close to which real
-    ones), and the per-edge matching error ``|e_s - e_t|^2`` of the unit edges,
-    with the edges pruned for high joint entropy crossed out. At most
+    ones), and the per-edge matching error ``|e_s - e_t|^2`` of the edges as
+    the loss takes them (divided by ``max(|d|, floor)``, the floor from the
+    whole batch's teacher logits), with the edges pruned for high joint
+    entropy crossed out. At most
     ``max_vertices`` vertices are drawn; pruning is computed on the whole batch.
 
     Returns:
         dict: ``kept_fraction`` over the batch and the number of vertices drawn.
     """
-    pruned = unreliable_edge_mask(joint_entropy(student, student_virtual), prune_percentile)
+    pruned = unreliable_edge_mask(joint_entropy(student, student_virtual), keep_percentile)
+    floor = edge_length_floor(logit_scale(teacher, teacher_virtual).double(),
+                              student.shape[1], edge_floor)
     n = min(max_vertices, student.shape[0])
     s, sv, t, tv = (x[:n].detach().double() for x in (student, student_virtual, teacher,
                                                        teacher_virtual))
-    error = edge_matching_error_reference(s, sv, t, tv)
+    error = edge_matching_error_reference(s, sv, t, tv, s_floor=floor, t_floor=floor)
     panels = [(_relative_edge_lengths(t, tv), 'teacher: edge length / mean', 'viridis'),
               (_relative_edge_lengths(s, sv), 'student: edge length / mean', 'viridis'),
               (error, 'matching error |e_s - e_t|^2 (x: pruned)', 'magma')]

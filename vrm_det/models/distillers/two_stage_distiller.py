@@ -68,6 +68,8 @@ class TwoStageDistiller(BaseDistiller):
                          virtual_view_needed=virtual_det_loss,
                          distill_warmup_iters=distill_warmup_iters, init_cfg=init_cfg)
         self.roi_vertices, self.max_vertices = roi_vertices, max_vertices
+        if hasattr(self.distill_loss, 'background_label'):
+            self.distill_loss.background_label = self.student.roi_head.bbox_head.num_classes
         self.virtual_det_loss = virtual_det_loss
 
     def check_compatible(self, student, teacher) -> None:

@@ -1,6 +1,7 @@
 """The VRM loss module."""
 from typing import Dict, Optional
 
+import torch
 from torch import Tensor
 
 from vrm_det.functional import DEFAULT_EDGE_FLOOR, kd_divergence, vrm_terms
@@ -25,8 +26,9 @@ class VRMLoss(DistillLoss):
     Args:
         alpha (float): Weight of the inter-sample term.
         beta (float): Weight of the inter-class term.
-        prune_percentile (float): Inter-sample edges whose student joint
-            entropy lies above this percentile of the batch are pruned.
+        keep_percentile (float): Percent of the inter-sample edges kept each
+            step: those whose student joint entropy lies above this percentile
+            of the batch are pruned (the paper's m, set conservatively).
         joint_entropy (str): ``'sum'`` (independent endpoints) or ``'cross'``.
         ic_edges (str): ``'cross'`` (real class column against virtual class
             column) or ``'concat'`` (columns of the stacked views, upper
@@ -48,7 +50,7 @@ class VRMLoss(DistillLoss):
     uses_virtual_view = True
 
     def __init__(self, alpha: float = 128.0, beta: float = 32.0,
-                 prune_percentile: float = 95.0, joint_entropy: str = 'sum',
+                 keep_percentile: float = 95.0, joint_entropy: str = 'sum',
                  ic_edges: str = 'cross', relation: str = 'vector', loss: str = 'l2',
                  impl: str = 'auto', kd_weight: float = 0.0, kd_temperature: float = 4.0,
                  huber_delta: float = 1.0, chunk_size: Optional[int] = None,
@@ -59,9 +61,9 @@ class VRMLoss(DistillLoss):
         check_choice('relation', relation, RELATIONS)
         check_choice('loss', loss, EDGE_PENALTIES)
         check_choice('impl', impl, ('auto',) + IMPLS)
-        if not 0 <= prune_percentile <= 100:
-            raise ValueError(f'prune_percentile={prune_percentile} must lie in [0, 100] '
-                             '(100 keeps every edge)')
+        if not 0 <= keep_percentile <= 100:
+            raise ValueError(f'keep_percentile={keep_percentile} must lie in [0, 100] '
+                             '(the percent of edges kept; 100 keeps every edge)')
         if impl == 'fused' and (loss != 'l2' or relation != 'vector'):
             raise ValueError("impl='fused' needs loss='l2' and relation='vector'; "
                              f"got loss={loss!r}, relation={relation!r}: use impl='auto' "
@@ -74,8 +76,12 @@ class VRMLoss(DistillLoss):
         if impl == 'auto':
             impl = 'fused' if loss == 'l2' and relation == 'vector' else 'reference'
         self.alpha, self.beta = alpha, beta
+        #: Label of background vertices. A detection distiller sets it (mmdet's
+        #: RoI heads label background ``num_classes``); with it, the share of
+        #: foreground vertices among the endpoints of pruned edges is logged.
+        self.background_label: Optional[int] = None
         self.kd_weight, self.kd_temperature = kd_weight, kd_temperature
-        self.options = dict(prune_percentile=prune_percentile,
+        self.options = dict(keep_percentile=keep_percentile,
                             joint_entropy_mode=joint_entropy, ic_edges=ic_edges,
                             relation=relation, penalty=loss, impl=impl,
                             huber_delta=huber_delta, chunk_size=chunk_size,
@@ -90,14 +96,21 @@ class VRMLoss(DistillLoss):
                 teacher_virtual: Optional[Tensor],
                 labels: Optional[Tensor]) -> Dict[str, Tensor]:
         terms = vrm_terms(student, student_virtual, teacher, teacher_virtual, **self.options)
-        losses = dict(loss_is=self.alpha * terms.inter_sample,
-                      loss_ic=self.beta * terms.inter_class)
+        losses = dict(loss_vrm_sample=self.alpha * terms.inter_sample,
+                      loss_vrm_class=self.beta * terms.inter_class)
         if self.kd_weight:
             kd = (kd_divergence(student, teacher, self.kd_temperature)
                   + kd_divergence(student_virtual, teacher_virtual, self.kd_temperature)) / 2
             losses['loss_kd'] = self.kd_weight * kd
-        losses.update(is_term=terms.inter_sample.detach(),
-                      ic_term=terms.inter_class.detach(),
+        losses.update(vrm_sample_term=terms.inter_sample.detach(),
+                      vrm_class_term=terms.inter_class.detach(),
                       kept_fraction=terms.kept_fraction,
-                      joint_entropy=terms.joint_entropy)
+                      joint_entropy=terms.joint_entropy,
+                      joint_entropy_threshold=terms.entropy_threshold)
+        if labels is not None and self.background_label is not None and terms.pruned.any():
+            # Each pruned edge has two endpoints: real vertex i, virtual vertex j.
+            rows, cols = terms.pruned.nonzero(as_tuple=True)
+            endpoints = torch.cat([labels[rows], labels[cols]])
+            losses['pruned_foreground_share'] = (
+                endpoints != self.background_label).float().mean()
         return losses
