@@ -143,7 +143,7 @@ def test_floor_keeps_long_edges_unit_and_scales_short_ones_by_the_floor():
     lengths = (S[:, None].double() - V[None].double()).norm(dim=-1)
     want = torch.where(lengths >= floor, torch.ones_like(lengths), lengths / floor)
     torch.testing.assert_close(edges.norm(dim=-1), want, rtol=1e-5, atol=1e-7)
-    assert (lengths < floor).sum() == 3
+    assert (lengths < floor).sum() >= 3 and (lengths >= floor).any()
 
 
 @pytest.mark.parametrize('impl', ['fused', 'reference'])
@@ -252,7 +252,7 @@ def test_concat_inter_class_edges_are_upper_triangle_of_stacked_columns():
             es = stacked_s[:, a] - stacked_s[:, b]
             et = stacked_t[:, a] - stacked_t[:, b]
             want.append(((es / es.norm() - et / et.norm())**2).sum())
-    terms = vrm_terms(S, V, T, W, ic_edges='concat')
+    terms = vrm_terms(S, V, T, W, ic_edges='concat', edge_floor=0)  # the edge selection alone
     assert terms.inter_class.item() == pytest.approx(torch.stack(want).mean().item(), rel=1e-5)
 
 

@@ -49,10 +49,13 @@ _CANCELLATION_RATIO = 100.0
 
 #: Default edge-length floor, as a fraction of ``sqrt(D) * logit_scale``
 #: (see :func:`edge_length_floor`). Two unrelated rows of a model lie about
-#: ``sqrt(2 D) * logit_scale`` apart, so 0.1 floors only edges shorter than
-#: about 7% of a typical teacher edge, and bounds any edge's gradient at about
-#: 14 times a typical edge's.
-DEFAULT_EDGE_FLOOR = 0.1
+#: ``sqrt(2 D) * logit_scale`` apart; 0.5 treats edges shorter than about a
+#: third of that as differences (matched in units of the floor) rather than as
+#: directions. Such edges join near-identical predictions, above all pairs of
+#: confident background RoIs, whose directions are noise: matching them drove
+#: a detection student into collapse (docs/user_guide.md, "Stability").
+#: Any edge's gradient is bounded at about 3 times a typical edge's.
+DEFAULT_EDGE_FLOOR = 0.5
 
 Floor = Union[float, Tensor]
 

@@ -1,10 +1,7 @@
-# Toy teacher on the single-class toy dataset (discs only).
-_base_ = ['../faster-rcnn_r18-w32_fpn_toy.py']
-
+# Toy teacher (width 32) on the single-class toy dataset.
+_base_ = [
+    '../_base_/toy_faster-rcnn.py', '../_base_/toy_coco_single_class.py',
+    '../_base_/toy_schedule.py'
+]
+custom_imports = dict(imports=['vrm_det'], allow_failed_imports=False)
 model = dict(roi_head=dict(bbox_head=dict(num_classes=1)))
-# The single-class toy dataset: tools/make_toy_coco.py --out data/toy_coco_1cls --classes disc
-data_root = 'data/toy_coco_1cls/'
-metainfo = dict(classes=('disc', ))
-train_dataloader = dict(dataset=dict(data_root=data_root, metainfo=metainfo))
-val_dataloader = test_dataloader = dict(dataset=dict(data_root=data_root, metainfo=metainfo))
-val_evaluator = test_evaluator = dict(ann_file=data_root + 'annotations/instances_val.json')

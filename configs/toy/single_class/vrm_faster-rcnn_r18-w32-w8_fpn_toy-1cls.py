@@ -7,7 +7,6 @@ model = dict(
     student=dict(roi_head=dict(bbox_head=dict(num_classes=1))),
     teacher='{{fileDirname}}/faster-rcnn_r18-w32_fpn_toy-1cls.py',
     teacher_ckpt=teacher_ckpt)
-# The single-class toy dataset: tools/make_toy_coco.py --out data/toy_coco_1cls --classes disc
 data_root = 'data/toy_coco_1cls/'
 metainfo = dict(classes=('disc', ))
 train_dataloader = dict(dataset=dict(data_root=data_root, metainfo=metainfo))
