@@ -45,3 +45,13 @@ def test_existing_dataset_is_reused_and_a_partial_one_refused(tmp_path):
     make_toy_coco(str(root), num_train=2, num_val=1, overwrite=True)
     assert (root / 'annotations' / 'instances_val.json').is_file()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith('.toy_coco_')]
+
+
+def test_a_class_subset_makes_a_single_class_dataset(tmp_path):
+    paths = make_toy_coco(str(tmp_path / 'one'), num_train=12, num_val=3, seed=2,
+                          classes=('disc',))
+    coco = json.load(open(paths['train']))
+    assert coco['categories'] == [dict(id=1, name='disc')]
+    assert coco['annotations'] and {a['category_id'] for a in coco['annotations']} == {1}
+    with pytest.raises(ValueError, match="classes=\\['hexagon'\\]"):
+        make_toy_coco(str(tmp_path / 'bad'), classes=('hexagon',))
