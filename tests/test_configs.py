@@ -69,3 +69,12 @@ def test_baseline_configs_differ_from_vrm_only_in_the_loss(pair, method):
     vrm_model.pop('distill_loss')
     other_model.pop('distill_loss')
     assert vrm_model == other_model
+
+
+@pytest.mark.parametrize('pair', COCO_PAIRS)
+def test_dkd_configs_use_dkd_authors_detection_setting(pair):
+    """megvii-research/mdistiller, detection/model/config.py: alpha 1, beta 0.25,
+    T 1 (not the CIFAR setting, beta 8)."""
+    cfg = Config.fromfile(str(CONFIGS / 'dkd' / f'dkd_faster-rcnn_{pair}_fpn_1x_coco.py'))
+    loss = cfg.model.distill_loss
+    assert (loss.alpha, loss.beta, loss.temperature) == (1.0, 0.25, 1.0)

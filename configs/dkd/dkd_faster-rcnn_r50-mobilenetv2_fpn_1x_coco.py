@@ -1,3 +1,3 @@
 # DKD on RoI logits (RoI labels from the student's sampler), r50 -> mobilenetv2.
-_base_ = ['../vrm/vrm_faster-rcnn_r50-mobilenetv2_fpn_1x_coco.py']
-model = dict(distill_loss=dict(_delete_=True, type='DKDLoss', alpha=1.0, beta=8.0, temperature=1.0))
+_base_ = ['../vrm/vrm_faster-rcnn_r50-mobilenetv2_fpn_1x_coco.py', '../_base_/dkd_roi_distill.py']
+model = dict(distill_loss=_base_.dkd_loss)
