@@ -190,3 +190,45 @@ def test_rkd_angle_term_in_blocks_equals_the_whole_tensor(monkeypatch):
     blocked_grad, = torch.autograd.grad(blocked, student)
     torch.testing.assert_close(blocked, whole)
     torch.testing.assert_close(blocked_grad, whole_grad)
+
+
+def kd_float64(student, teacher, tau):
+    log_p_s = torch.log_softmax(student / tau, 1)
+    log_p_t = torch.log_softmax(teacher / tau, 1)
+    return (log_p_t.exp() * (log_p_t - log_p_s)).sum(1).mean() * tau**2
+
+
+def dist_float64(student, teacher, tau):
+    """DIST's published formula: 1 - Pearson correlation of the probabilities,
+    per row (inter-class) and per column (intra-class), epsilon added to the
+    product of norms as in its authors' code."""
+    def one_minus_pearson(a, b):
+        a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+        return 1 - (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1) + 1e-8)
+    p_s, p_t = torch.softmax(student / tau, 1), torch.softmax(teacher / tau, 1)
+    inter = one_minus_pearson(p_s, p_t).mean()
+    intra = one_minus_pearson(p_s.T, p_t.T).mean()
+    return tau**2 * (inter + intra)
+
+
+@pytest.mark.parametrize('case', ['target_below_1e-12', 'complement_below_1e-12'])
+@pytest.mark.parametrize('name', ['kd', 'dist'])
+def test_kd_and_dist_on_extreme_logits_match_float64(name, case):
+    g = torch.Generator().manual_seed(1)
+    student = torch.randn(5, 6, generator=g, dtype=torch.float64)
+    teacher = torch.randn(5, 6, generator=g, dtype=torch.float64)
+    rows, labels = torch.arange(5), torch.tensor([0, 2, 5, 1, 3])
+    shift = -30 if case == 'target_below_1e-12' else 30
+    student[rows, labels] += shift
+    teacher[rows, labels] += shift * 0.8
+    ours = dict(kd=lambda s, t: kd_divergence(s, t, temperature=1.0),
+                dist=lambda s, t: dist_divergence(s, t, temperature=1.0))[name]
+    reference = dict(kd=kd_float64, dist=dist_float64)[name]
+    s32 = student.float().requires_grad_()
+    got = ours(s32, teacher.float())
+    got.backward()
+    s64 = student.clone().requires_grad_()
+    want = reference(s64, teacher, 1.0)
+    want.backward()
+    assert got.item() == pytest.approx(want.item(), rel=1e-4, abs=1e-7)
+    torch.testing.assert_close(s32.grad.double(), s64.grad, rtol=1e-3, atol=1e-9)
