@@ -44,6 +44,7 @@ def test_stats_hook_records_kept_fraction_every_iteration(demo):
     assert [step for step, _ in kept] == [1, 2, 3]
     assert all(0.9 <= value <= 0.96 for _, value in kept)
     assert 'distill/vrm_sample_term' in series and 'distill/vrm_class_term' in series
+    assert [step for step, _ in series['distill/distill_grad_norm']] == [1, 2, 3]
     assert 'distill/kept_fraction' not in read_scalars(osp.join(settings.work_dir, 'kd'))
 
 

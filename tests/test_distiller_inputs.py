@@ -39,3 +39,22 @@ def test_hooks_are_found_from_every_scope(scope):
     with DefaultScope.overwrite_default_scope(scope):
         hook = HOOKS.build(dict(type='DistillStatsHook', interval=3))
     assert type(hook).__name__ == 'DistillStatsHook' and hook.interval == 3
+
+
+def test_stats_hook_records_only_what_this_iteration_produced():
+    """A statistic absent this step (nothing pruned; no backward yet) is not
+    written again with the value of an earlier step."""
+    from types import SimpleNamespace
+
+    from mmengine.logging import MessageHub
+    hub = MessageHub.get_instance('stats-hook-test')
+    hub.update_scalar('train/kept_fraction', 0.95)
+    hub.update_scalar('train/pruned_foreground_share', 0.3)
+    hub.update_scalar('train/distill_grad_norm', 2.0)
+    hub.update_info('distill_grad_norm_iter', 6)  # written during step 6's backward
+    written = []
+    runner = SimpleNamespace(message_hub=hub, iter=7, visualizer=SimpleNamespace(
+        add_scalars=lambda values, step: written.append((step, values))))
+    hook = HOOKS.build(dict(type='DistillStatsHook', interval=1))
+    hook.after_train_iter(runner, 0, outputs={'kept_fraction': torch.tensor(0.95)})
+    assert written == [(8, {'distill/kept_fraction': 0.95})]

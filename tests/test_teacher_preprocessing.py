@@ -55,6 +55,18 @@ def test_renormalise_restores_the_target_padding_and_keeps_pixels_in_place():
     assert (out[0, :, 6:] == -1).all() and (out[0, :, :, 7:] == -1).all()
 
 
+def test_renormalise_never_writes_into_the_callers_batch():
+    """Only the pad value differs: the student's batch (saved for its backward
+    pass) must come back untouched."""
+    student = ImageNormalisation(None, None, False, 0.0, 1)
+    teacher = ImageNormalisation(None, None, False, 114.0, 1)
+    inputs = torch.rand(1, 3, 4, 4)
+    before = inputs.clone()
+    out = renormalise(inputs, student, teacher, [(2, 2)])
+    torch.testing.assert_close(inputs, before, rtol=0, atol=0)
+    assert (out[0, :, 2:] == 114).all() and torch.equal(out[0, :, :2, :2], before[0, :, :2, :2])
+
+
 def test_teacher_batch_augments_are_refused_at_build_time(toy_teacher_ckpt):
     teacher = caffe_style_teacher()
     teacher.data_preprocessor['batch_augments'] = [

@@ -138,12 +138,35 @@ def test_distillation_gradient_reaches_the_student_and_never_the_teacher(
 
 
 def test_distill_grad_norm_is_the_norm_of_the_loss_gradient_on_the_logits():
+    """Unscaled: under mixed precision the loss scale is divided out."""
     from vrm_det.models.distillers.base_distiller import _log_distill_grad_norm
     g = torch.Generator().manual_seed(0)
     grad = torch.randn(7, 4, generator=g)
-    _log_distill_grad_norm(grad)
-    logged = MessageHub.get_current_instance().log_scalars['train/distill_grad_norm'].current()
-    assert logged == pytest.approx(grad.double().norm().item(), rel=1e-6)
+    hub = MessageHub.get_current_instance()
+    for scale in (1.0, 1024.0):
+        _log_distill_grad_norm(grad * scale, loss_scale=scale)
+        logged = hub.log_scalars['train/distill_grad_norm'].current()
+        assert logged == pytest.approx(grad.double().norm().item(), rel=1e-6)
+
+
+def test_train_step_takes_the_loss_scale_of_the_optimizer_wrapper(toy_teacher_ckpt,
+                                                                  monkeypatch):
+    from mmengine.model import BaseModel
+    distiller = build_distiller(TOY_VRM, toy_teacher_ckpt)
+
+    class Scaler:
+        def get_scale(self):
+            return 512.0
+
+    class AmpLikeWrapper:
+        loss_scaler = Scaler()
+
+    seen = []
+    monkeypatch.setattr(BaseModel, 'train_step',
+                        lambda self, data, wrapper: seen.append(self._loss_scale))
+    distiller.train_step({}, AmpLikeWrapper())
+    distiller.train_step({}, object())  # a plain OptimWrapper has no loss scaler
+    assert seen == [512.0, 1.0]
 
 
 def test_virtual_view_stays_inside_each_valid_region(toy_teacher_ckpt):

@@ -43,9 +43,14 @@ class DistillStatsHook(Hook):
                          outputs: Optional[dict] = None) -> None:
         if not self.every_n_train_iters(runner, self.interval):
             return
-        scalars = runner.message_hub.log_scalars
-        values = {f'distill/{key}': scalars[f'train/{key}'].current()
-                  for key in self.keys if f'train/{key}' in scalars}
+        # Only what this iteration produced: a statistic absent this step
+        # (nothing pruned, a skipped step) must not repeat an old value.
+        hub = runner.message_hub
+        fresh = set(outputs or ())
+        if hub.get_info('distill_grad_norm_iter') == runner.iter:
+            fresh.add('distill_grad_norm')
+        values = {f'distill/{key}': hub.log_scalars[f'train/{key}'].current()
+                  for key in self.keys if key in fresh and f'train/{key}' in hub.log_scalars}
         if values:
             runner.visualizer.add_scalars(values, step=runner.iter + 1)
 

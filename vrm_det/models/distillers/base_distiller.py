@@ -6,6 +6,7 @@ implement :meth:`BaseDistiller.loss`; validation and testing use the student.
 """
 import os.path as osp
 from contextlib import contextmanager
+from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -84,10 +85,14 @@ def _running_stats_frozen(model: nn.Module):
             layer.momentum = momentum
 
 
-def _log_distill_grad_norm(grad: Tensor) -> None:
-    """Backward hook: the distillation gradient on the student's logits."""
-    MessageHub.get_current_instance().update_scalar(
-        'train/distill_grad_norm', float(torch.linalg.vector_norm(grad.float())))
+def _log_distill_grad_norm(grad: Tensor, loss_scale: float = 1.0) -> None:
+    """Backward hook: the norm of the distillation gradient on the student's
+    logits, with the mixed-precision loss scale divided out, and the iteration
+    it belongs to (so that a hook never records a stale value)."""
+    hub = MessageHub.get_current_instance()
+    hub.update_scalar('train/distill_grad_norm',
+                      float(torch.linalg.vector_norm(grad.float())) / loss_scale)
+    hub.update_info('distill_grad_norm_iter', hub.get_info('iter', 0))
 
 
 class BaseDistiller(BaseModel):
@@ -156,6 +161,9 @@ class BaseDistiller(BaseModel):
         self.virtual_view = MMDET_MODELS.build(virtual_view) if virtual_view else None
         #: Steps whose distillation loss was skipped for non-finite logits (AMP).
         self.skipped_steps = 0
+        # The factor by which the optimizer wrapper scales the loss before
+        # backward (mixed precision); set every training step.
+        self._loss_scale = 1.0
 
     def _check_teacher_preprocessor(self, preprocessor: nn.Module) -> None:
         """Refuse teacher preprocessing that would move pixels relative to the
@@ -243,7 +251,8 @@ class BaseDistiller(BaseModel):
             student_rows.append(logits['student_virtual_logits'])
         student_rows = torch.cat(student_rows)
         if student_rows.requires_grad:
-            student_rows.register_hook(_log_distill_grad_norm)
+            student_rows.register_hook(partial(_log_distill_grad_norm,
+                                               loss_scale=self._loss_scale))
         num_rows = len(student_logits)
         logits['student_logits'] = student_rows[:num_rows]
         if 'student_virtual_logits' in logits:
@@ -345,6 +354,13 @@ class BaseDistiller(BaseModel):
         return self.teacher.extract_feat(renormalise(
             inputs, ImageNormalisation.of(self.data_preprocessor),
             ImageNormalisation.of(self.teacher.data_preprocessor), image_sizes))
+
+    def train_step(self, data, optim_wrapper):
+        # mmengine's AmpOptimWrapper multiplies the loss by its loss scale
+        # before backward: remember it so the logged gradient norm is unscaled.
+        scaler = getattr(optim_wrapper, 'loss_scaler', None)
+        self._loss_scale = float(scaler.get_scale()) if scaler is not None else 1.0
+        return super().train_step(data, optim_wrapper)
 
     def forward(self, inputs: Tensor, data_samples: Optional[List] = None,
                 mode: str = 'tensor'):

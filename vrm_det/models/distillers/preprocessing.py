@@ -77,7 +77,9 @@ def renormalise(inputs: Tensor, source: ImageNormalisation, target: ImageNormali
             image's valid region; None when the whole canvas is image.
     """
     if not target.same_pixels_as(source):
-        inputs = target.from_loaded(source.to_loaded(inputs))
+        # A new tensor even when only the pad value differs: the caller's batch
+        # may be saved for the student's backward pass.
+        inputs = target.from_loaded(source.to_loaded(inputs)).clone()
         for index, (height, width) in enumerate(image_sizes or ()):
             inputs[index, :, height:, :] = target.pad_value
             inputs[index, :, :, width:] = target.pad_value
