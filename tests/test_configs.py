@@ -11,12 +11,12 @@ from vrm_det.models.losses import DistillLoss
 from vrm_det.registry import MMDET_MODELS
 
 CONFIGS = Path(__file__).parents[1] / 'configs'
-ALL = sorted(p for p in CONFIGS.glob('*/*.py') if '_base_' not in p.parts)
+ALL = sorted(p for p in CONFIGS.rglob('*.py') if '_base_' not in p.parts)
 COCO_PAIRS = ['r101-r18', 'r101-r50', 'r50-mobilenetv2']
 
 
 def config_id(path):
-    return f'{path.parent.name}/{path.name}'
+    return str(path.relative_to(CONFIGS))
 
 
 @pytest.fixture(scope='module')
@@ -55,7 +55,8 @@ def test_config_builds(path, random_teacher_ckpts):
     if cfg.model.type == 'TwoStageDistiller':
         assert isinstance(model.distill_loss, DistillLoss)
         method = path.name.split('_')[0]
-        expected = dict(vrm='VRMLoss', kd='KDLoss', dkd='DKDLoss', dist='DISTLoss')[method]
+        expected = dict(vrm='VRMLoss', kd='KDLoss', dkd='DKDLoss', dist='DISTLoss',
+                        **{'augment-control': 'KDLoss'})[method]
         assert type(model.distill_loss).__name__ == expected
 
 
