@@ -12,6 +12,15 @@ def check_choice(name: str, value, allowed: Sequence) -> None:
                          f'{", ".join(repr(a) for a in allowed)}')
 
 
+class NonFiniteLogitsError(ValueError):
+    """Logits hold NaN or inf; ``tensor_name`` names the tensor."""
+
+    def __init__(self, tensor_name: str) -> None:
+        super().__init__(f'{tensor_name} contains NaN or inf; the model that produced it '
+                         'diverged or was fed invalid input')
+        self.tensor_name = tensor_name
+
+
 def check_logits(name: str, logits: Optional[Tensor], reference: Optional[Tensor] = None,
                  reference_name: str = 'student_logits') -> None:
     """Check that ``logits`` is a finite (B, C) tensor shaped like ``reference``."""
@@ -25,5 +34,4 @@ def check_logits(name: str, logits: Optional[Tensor], reference: Optional[Tensor
         raise ValueError(f'{name} has shape {tuple(logits.shape)} but {reference_name} '
                          f'has {tuple(reference.shape)} ({what})')
     if not torch.isfinite(logits).all():
-        raise ValueError(f'{name} contains NaN or inf; the model that produced it '
-                         'diverged or was fed invalid input')
+        raise NonFiniteLogitsError(name)

@@ -18,6 +18,7 @@ from mmengine.runner import CheckpointLoader
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from vrm_det.functional.validation import NonFiniteLogitsError
 from vrm_det.models.losses import DistillLoss
 from vrm_det.registry import MMDET_MODELS
 
@@ -239,10 +240,6 @@ class BaseDistiller(BaseModel):
                       teacher_virtual_logits=teacher_virtual_logits)
         if not self.distill_loss.uses_virtual_view:
             logits = {k: v for k, v in logits.items() if 'virtual' not in k}
-        nonfinite = [name for name, value in logits.items()
-                     if value is not None and not torch.isfinite(value).all()]
-        if nonfinite:
-            return self._skip_nonfinite(nonfinite, student_logits)
 
         # One tensor for the student's rows of both views, so that one hook sees
         # the whole gradient the distillation loss sends to the student.
@@ -258,27 +255,28 @@ class BaseDistiller(BaseModel):
         if 'student_virtual_logits' in logits:
             logits['student_virtual_logits'] = student_rows[num_rows:]
 
-        losses = self.distill_loss(**logits, labels=labels)
+        try:  # the loss checks its inputs: one finiteness check per step
+            losses = self.distill_loss(**logits, labels=labels)
+        except NonFiniteLogitsError as error:
+            return self._skip_nonfinite(error.tensor_name, student_logits)
         weight = self.distill_weight()
         if weight == 1.0:
             return losses
         return {key: value * weight if 'loss' in key else value
                 for key, value in losses.items()}
 
-    def _skip_nonfinite(self, names: List[str], student_logits: Tensor) -> Dict[str, Tensor]:
-        message_hub = MessageHub.get_current_instance()
-        iteration = message_hub.get_info('iter', 0)
-        what = ', '.join(names)
+    def _skip_nonfinite(self, name: str, student_logits: Tensor) -> Dict[str, Tensor]:
+        iteration = MessageHub.get_current_instance().get_info('iter', 0)
         if not torch.is_autocast_enabled(student_logits.device.type):
             raise FloatingPointError(
-                f'iteration {iteration}: {what} contain NaN or inf. The '
-                f'{"teacher" if all("teacher" in n for n in names) else "student"} '
+                f'iteration {iteration}: {name} contains NaN or inf. The '
+                f'{"teacher" if "teacher" in name else "student"} '
                 'diverged or was fed invalid input; lower the learning rate or the '
                 'distillation weights, or check the data (train with --amp to let the '
                 'grad scaler skip overflowing steps).')
         self.skipped_steps += 1
         MMLogger.get_current_instance().warning(
-            f'iteration {iteration}: {what} contain NaN or inf under mixed precision; '
+            f'iteration {iteration}: {name} contains NaN or inf under mixed precision; '
             f'this step\'s distillation loss is skipped ({self.skipped_steps} so far)')
         return dict(distill_skipped_steps=torch.tensor(float(self.skipped_steps)))
 
