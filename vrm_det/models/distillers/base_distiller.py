@@ -22,7 +22,7 @@ from vrm_det.functional.validation import NonFiniteLogitsError
 from vrm_det.models.losses import DistillLoss
 from vrm_det.registry import MMDET_MODELS
 
-from .preprocessing import ImageNormalisation, renormalise
+from .preprocessing import ImageNormalisation, pad_to_divisor, renormalise
 
 # Checkpoint locations mmengine's CheckpointLoader fetches itself (model zoos, URLs).
 _REMOTE_PREFIXES = ('http://', 'https://', 'torchvision://', 'open-mmlab://', 'openmmlab://',
@@ -179,7 +179,10 @@ class BaseDistiller(BaseModel):
                 "batch_augments from the teacher config's data_preprocessor.")
         student, teacher = (ImageNormalisation.of(self.data_preprocessor),
                             ImageNormalisation.of(preprocessor))
-        if not teacher.same_pixels_as(student):
+        # Decided once here: comparing the settings every step would copy them
+        # to the host every step.
+        self._teacher_renormalises = not teacher.same_pixels_as(student)
+        if self._teacher_renormalises:
             MMLogger.get_current_instance().info(
                 'the teacher normalises images differently from the student: its inputs '
                 f'are renormalised from the student\'s ({student.describe()}) to its own '
@@ -349,9 +352,13 @@ class BaseDistiller(BaseModel):
         if virtual is not None:
             inputs = torch.cat([inputs, virtual])
             image_sizes = None if image_sizes is None else list(image_sizes) * 2
-        return self.teacher.extract_feat(renormalise(
-            inputs, ImageNormalisation.of(self.data_preprocessor),
-            ImageNormalisation.of(self.teacher.data_preprocessor), image_sizes))
+        teacher = ImageNormalisation.of(self.teacher.data_preprocessor)
+        if self._teacher_renormalises:
+            inputs = renormalise(inputs, ImageNormalisation.of(self.data_preprocessor), teacher,
+                                 image_sizes)
+        else:
+            inputs = pad_to_divisor(inputs, teacher.pad_size_divisor, teacher.pad_value)
+        return self.teacher.extract_feat(inputs)
 
     def train_step(self, data, optim_wrapper):
         # mmengine's AmpOptimWrapper multiplies the loss by its loss scale

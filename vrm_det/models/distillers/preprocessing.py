@@ -61,13 +61,24 @@ class ImageNormalisation(NamedTuple):
         return pixels if self.mean is None else (pixels - self.mean) / self.std
 
 
+def pad_to_divisor(inputs: Tensor, divisor: int, value: float) -> Tensor:
+    """Pad the canvas on the right and bottom to multiples of ``divisor``."""
+    height, width = inputs.shape[-2:]
+    pad_h, pad_w = (-height) % divisor, (-width) % divisor
+    if pad_h or pad_w:
+        inputs = F.pad(inputs, (0, pad_w, 0, pad_h), value=value)
+    return inputs
+
+
 def renormalise(inputs: Tensor, source: ImageNormalisation, target: ImageNormalisation,
                 image_sizes: Optional[Sequence[Tuple[int, int]]] = None) -> Tensor:
     """A batch normalised by ``source`` as ``target`` would have normalised it.
 
     The padding outside each image's valid region becomes ``target``'s pad
     value, and the canvas is padded on the right and bottom to ``target``'s
-    divisor; no pixel moves, so boxes and RoIs stay valid.
+    divisor; no pixel moves, so boxes and RoIs stay valid. Always a new
+    tensor: the caller's batch may be saved for the student's backward pass.
+    When ``target.same_pixels_as(source)``, :func:`pad_to_divisor` alone does.
 
     Args:
         inputs (Tensor): Shape (N, C, H, W).
@@ -76,16 +87,8 @@ def renormalise(inputs: Tensor, source: ImageNormalisation, target: ImageNormali
         image_sizes (Sequence[tuple], optional): ``(height, width)`` of each
             image's valid region; None when the whole canvas is image.
     """
-    if not target.same_pixels_as(source):
-        # A new tensor even when only the pad value differs: the caller's batch
-        # may be saved for the student's backward pass.
-        inputs = target.from_loaded(source.to_loaded(inputs)).clone()
-        for index, (height, width) in enumerate(image_sizes or ()):
-            inputs[index, :, height:, :] = target.pad_value
-            inputs[index, :, :, width:] = target.pad_value
-    divisor = target.pad_size_divisor
-    height, width = inputs.shape[-2:]
-    pad_h, pad_w = (-height) % divisor, (-width) % divisor
-    if pad_h or pad_w:
-        inputs = F.pad(inputs, (0, pad_w, 0, pad_h), value=target.pad_value)
-    return inputs
+    inputs = target.from_loaded(source.to_loaded(inputs)).clone()
+    for index, (height, width) in enumerate(image_sizes or ()):
+        inputs[index, :, height:, :] = target.pad_value
+        inputs[index, :, :, width:] = target.pad_value
+    return pad_to_divisor(inputs, target.pad_size_divisor, target.pad_value)
