@@ -22,7 +22,7 @@ from .pruning import (
                       unreliable_edge_mask,
 )
 from .rkd import rkd_divergence
-from .vrm import VRMTerms, inter_class_vertices, masked_mean, vrm_terms
+from .vrm import VRMTerms, inter_class_vertices, masked_mean, relation_floor, vrm_terms
 
 __all__ = [
     'DEFAULT_EDGE_FLOOR', 'edge_length_floor', 'logit_scale',
@@ -31,5 +31,5 @@ __all__ = [
     'gram_relation_divergence', 'kd_divergence', 'joint_entropy', 'prediction_entropy',
     'kth_smallest', 'kept_entropy_threshold', 'unreliable_edge_mask', 'rkd_divergence',
     'VRMTerms', 'inter_class_vertices',
-    'masked_mean', 'vrm_terms'
+    'masked_mean', 'relation_floor', 'vrm_terms'
 ]

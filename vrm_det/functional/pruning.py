@@ -87,7 +87,8 @@ def kept_entropy_threshold(entropy: Tensor, keep_percentile: float) -> Tensor:
 
     The ``k = round(keep_percentile / 100 * numel)`` lowest-entropy edges are
     kept (and any edge tied with the k-th): the threshold is the k-th smallest
-    entropy, ``inf`` when every edge is kept and ``-inf`` when none is.
+    entropy, so also the largest entropy of a kept edge; the largest entropy
+    when every edge is kept and ``-inf`` when none is.
 
     Args:
         entropy (Tensor): Joint entropy per edge, any shape.
@@ -100,7 +101,7 @@ def kept_entropy_threshold(entropy: Tensor, keep_percentile: float) -> Tensor:
         raise ValueError(f'keep_percentile must lie in [0, 100], got {keep_percentile}')
     num_kept = round(keep_percentile / 100 * entropy.numel())
     if num_kept == entropy.numel():
-        return entropy.new_tensor(float('inf'))
+        return entropy.max()
     if num_kept == 0:
         return entropy.new_tensor(float('-inf'))
     return kth_smallest(entropy, num_kept)

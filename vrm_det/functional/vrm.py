@@ -71,6 +71,22 @@ def inter_class_vertices(real: Tensor, virtual: Tensor, mode: str = 'cross'):
     raise ValueError(f"ic_edges must be one of {IC_EDGE_MODES}, got {mode!r}")
 
 
+def relation_floor(teacher: Tensor, teacher_virtual: Tensor, edge_dim: int,
+                   edge_floor: float = DEFAULT_EDGE_FLOOR) -> Tensor:
+    """The edge-length floor of both graphs (student's and teacher's).
+
+    Taken from the teacher's logits: the student's own scale is tiny early in
+    training and after a collapse, exactly when its gradient must stay bounded.
+
+    Args:
+        teacher (Tensor): Teacher logits, real view, shape (B, C).
+        teacher_virtual (Tensor): Teacher logits, virtual view, shape (B, C).
+        edge_dim (int): Length of the graph's edge vectors.
+        edge_floor (float): See :func:`~.edges.edge_length_floor`.
+    """
+    return edge_length_floor(logit_scale(teacher, teacher_virtual), edge_dim, edge_floor)
+
+
 def masked_mean(values: Tensor, mask: Optional[Tensor]) -> Tensor:
     """Mean of ``values`` where ``mask`` is True (all when None); 0 if none.
 
@@ -134,13 +150,8 @@ def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
         def matching_error(s_src, s_dst, t_src, t_dst, s_floor, t_floor):
             return edge_matching_error_reference(s_src, s_dst, t_src, t_dst, penalty,
                                                  huber_delta, chunk_size, s_floor, t_floor)
-    # One floor for both graphs, from the teacher's logits: the student's own
-    # scale is tiny early in training and after a collapse, exactly when its
-    # gradient must stay bounded.
-    scale = logit_scale(teacher, teacher_virtual)
-
     def graph_error(s_src, s_dst, t_src, t_dst):
-        floor = edge_length_floor(scale, s_src.shape[1], edge_floor)
+        floor = relation_floor(teacher, teacher_virtual, s_src.shape[1], edge_floor)
         return matching_error(s_src, s_dst, t_src, t_dst, floor, floor)
 
     entropy = joint_entropy(student, student_virtual, joint_entropy_mode)
@@ -153,6 +164,6 @@ def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
     t_src, t_dst, _ = inter_class_vertices(teacher, teacher_virtual, ic_edges)
     inter_class = masked_mean(graph_error(s_src, s_dst, t_src, t_dst), ic_mask)
 
-    largest_kept = entropy[kept].max() if kept.any() else entropy.new_zeros(())
+    # The threshold is the largest kept entropy; -inf (nothing kept) logs as 0.
     return VRMTerms(inter_sample, inter_class, kept.float().mean(), entropy.mean(),
-                    largest_kept, ~kept)
+                    threshold.clamp_min(0), ~kept)

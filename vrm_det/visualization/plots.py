@@ -10,10 +10,9 @@ from torch import Tensor  # noqa: E402
 
 from vrm_det.functional import (  # noqa: E402
     DEFAULT_EDGE_FLOOR,
-    edge_length_floor,
     edge_matching_error_reference,
     joint_entropy,
-    logit_scale,
+    relation_floor,
     unreliable_edge_mask,
 )
 
@@ -84,8 +83,7 @@ def plot_relation_graphs(student: Tensor, student_virtual: Tensor, teacher: Tens
         dict: ``kept_fraction`` over the batch and the number of vertices drawn.
     """
     pruned = unreliable_edge_mask(joint_entropy(student, student_virtual), keep_percentile)
-    floor = edge_length_floor(logit_scale(teacher, teacher_virtual).double(),
-                              student.shape[1], edge_floor)
+    floor = relation_floor(teacher, teacher_virtual, student.shape[1], edge_floor).double()
     n = min(max_vertices, student.shape[0])
     s, sv, t, tv = (x[:n].detach().double() for x in (student, student_virtual, teacher,
                                                        teacher_virtual))
