@@ -36,7 +36,8 @@ from typing import Optional, Union
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint
+
+from .memory import recomputed_in_backward
 
 EDGE_PENALTIES = ('l2', 'huber')
 
@@ -173,11 +174,9 @@ def edge_matching_error_reference(s_src: Tensor, s_dst: Tensor, t_src: Tensor,
     blocks = []
     for start in range(0, s_src.shape[0], chunk_size):
         rows = slice(start, start + chunk_size)
-        args = (s_src[rows], s_dst, t_src[rows], t_dst, penalty, huber_delta, s_floor, t_floor)
-        if torch.is_grad_enabled():
-            blocks.append(checkpoint(_matching_error_block, *args, use_reentrant=False))
-        else:
-            blocks.append(_matching_error_block(*args))
+        blocks.append(recomputed_in_backward(
+            _matching_error_block, s_src[rows], s_dst, t_src[rows], t_dst, penalty,
+            huber_delta, s_floor, t_floor))
     return torch.cat(blocks)
 
 

@@ -2,7 +2,8 @@
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint
+
+from .memory import recomputed_in_backward
 
 # Anchors per block of the angle term: a block holds (rows, B, max(B, D))
 # floats, about this many, so memory stays bounded at any batch size.
@@ -36,11 +37,7 @@ def angle_loss(student: Tensor, teacher: Tensor) -> Tensor:
     total = student.new_zeros(())
     for start in range(0, batch, block):
         stop = min(batch, start + block)
-        if torch.is_grad_enabled() and student.requires_grad:
-            total = total + checkpoint(_angle_block_loss, student, teacher, start, stop,
-                                       use_reentrant=False)
-        else:
-            total = total + _angle_block_loss(student, teacher, start, stop)
+        total = total + recomputed_in_backward(_angle_block_loss, student, teacher, start, stop)
     return total / batch**3
 
 
