@@ -7,6 +7,7 @@ import torch
 
 from vrm_det.functional import (
     DEFAULT_EDGE_FLOOR,
+    direct_edge_mask,
     edge_matching_error_fused,
     edge_matching_error_reference,
     gram_matching_error,
@@ -17,6 +18,7 @@ from vrm_det.functional import (
     unreliable_edge_mask,
     vrm_terms,
 )
+from vrm_det.utils.benchmark_logits import CLUSTERED_SETTINGS, clustered_logits
 
 
 def independent_floor(real, virtual, edge_dim, relative=DEFAULT_EDGE_FLOOR):
@@ -46,8 +48,9 @@ def independent_edge_error(s_src, s_dst, t_src, t_dst, penalty='l2', delta=1.0,
     return torch.stack(rows)
 
 
-def independent_vrm(S, V, T, W, percentile=100.0):
-    """Inter-sample and inter-class terms with numpy entropies and torch float64 edges."""
+def independent_vrm(S, V, T, W, percentile=100.0, relative_floor=DEFAULT_EDGE_FLOOR):
+    """Inter-sample and inter-class terms with numpy entropies and torch float64
+    edges (differentiable in S and V when they are float64 leaves)."""
     def entropy(x):
         x = x.detach().double().numpy()
         z = x - x.max(1, keepdims=True)
@@ -60,7 +63,8 @@ def independent_vrm(S, V, T, W, percentile=100.0):
     kept = torch.from_numpy(je <= threshold)
     B, C = S.shape
     # One floor for both graphs, from the teacher's logits.
-    floor_is, floor_ic = independent_floor(T, W, C), independent_floor(T, W, B)
+    floor_is = independent_floor(T, W, C, relative_floor)
+    floor_ic = independent_floor(T, W, B, relative_floor)
     err_is = independent_edge_error(S, V, T, W, s_floor=floor_is, t_floor=floor_is)
     inter_sample = (err_is * kept).sum() / max(kept.sum(), 1)
     inter_class = independent_edge_error(S.T, V.T, T.T, W.T, s_floor=floor_ic,
@@ -133,6 +137,50 @@ def test_vrm_terms_fused_and_reference_match_float64(kind):
         assert abs(terms.inter_sample.item() - want_is.item()) <= 1e-5 * want_is.item()
         assert abs(terms.inter_class.item() - want_ic.item()) <= 1e-5 * want_ic.item()
         assert terms.kept_fraction.item() == pytest.approx(want_kept)
+
+
+def clustered(setting, B=128, C=81, offset=0.0):
+    """The benchmark's clustered logits; ``offset`` shifts every logit alike."""
+    logits = clustered_logits(B, C, *setting)
+    return [logits[key] + offset for key in ('student_logits', 'student_virtual_logits',
+                                             'teacher_logits', 'teacher_virtual_logits')]
+
+
+@pytest.mark.parametrize('setting', CLUSTERED_SETTINGS, ids=lambda s: f'spread{s[1]}')
+@pytest.mark.parametrize('relative_floor', [0.0, DEFAULT_EDGE_FLOOR])
+def test_fused_vrm_matches_float64_on_clustered_logits(setting, relative_floor):
+    """Three quarters of the rows in a tight cluster and the views within 2e-4
+    to 2e-2 of each other, as a trained detector's RoIs: both graphs' value and
+    gradient against float64 loops. Without a floor most cluster edges must
+    take the direct computation; with it none need to."""
+    S, V, T, W = clustered(setting)
+    S.requires_grad_(True)
+    V.requires_grad_(True)
+    terms = vrm_terms(S, V, T, W, keep_percentile=100, edge_floor=relative_floor)
+    value = 128 * terms.inter_sample + 32 * terms.inter_class
+    grads = torch.autograd.grad(value, [S, V])
+
+    S64, V64 = S.detach().double().requires_grad_(), V.detach().double().requires_grad_()
+    want_is, want_ic, _ = independent_vrm(S64, V64, T, W, relative_floor=relative_floor)
+    expected = 128 * want_is + 32 * want_ic
+    expected_grads = torch.autograd.grad(expected, [S64, V64])
+    assert abs(value.item() - expected.item()) <= 1e-5 * abs(expected.item())
+    for got, want in zip(grads, expected_grads):
+        assert relative_error(got, want) <= 1e-5
+
+
+@pytest.mark.parametrize('offset', [0.0, 50.0])
+def test_clustered_logits_need_no_direct_edges_under_the_floor(offset):
+    """Below the floor an edge's error is measured against the floor, so tight
+    clusters and close views keep the fast expansion (the fused loss ran up to
+    30x slower when they went to the direct computation). A logit offset
+    shared by every row (which the softmax ignores) changes nothing."""
+    S, V, T, W = clustered(CLUSTERED_SETTINGS[-1], offset=offset)
+    for graph in ((S, V, T, W), (S.T, V.T, T.T, W.T)):
+        floor = independent_floor(T, W, graph[0].shape[1])
+        assert not direct_edge_mask(*graph, s_floor=floor, t_floor=floor).any()
+    # Without the floor the cluster's edges are ill-conditioned and go direct.
+    assert direct_edge_mask(S, V, T, W).float().mean() > 0.3
 
 
 def test_floor_keeps_long_edges_unit_and_scales_short_ones_by_the_floor():

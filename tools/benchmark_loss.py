@@ -7,15 +7,26 @@ tracemalloc). Times are medians of repeated runs after that first call.
 Configurations whose estimated memory exceeds ``--max-gb`` are reported as
 skipped instead of run.
 
-    python tools/benchmark_loss.py                       # the full table
+Inputs come from the distributions of :mod:`vrm_det.utils.benchmark_logits`:
+i.i.d. logits, clustered ones (a background cluster, close views) and logits
+captured from a training step (``tools/capture_logits.py``; they keep their
+own B and C, so ``--scales`` does not apply to them). For the fused VRM loss
+the table gives how many edges of each graph were computed from their
+difference instead of by expansion.
+
+    python tools/benchmark_loss.py                       # the full table, i.i.d. logits
     python tools/benchmark_loss.py --scales det:1024:81  # one scale
+    python tools/benchmark_loss.py --methods vrm-reference vrm-fused \
+        --distributions iid clustered captured:work_dirs/captured_logits/toy_vrm_iter600.pt
     python tools/benchmark_loss.py --json work_dirs/benchmark_loss.json
 """
 import argparse
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+from vrm_det.utils.benchmark_logits import CLUSTERED_SETTINGS
 from vrm_det.utils.profiling import write_records
 
 METHODS = {
@@ -32,49 +43,76 @@ METHODS = {
 }
 DEFAULT_SCALES = ['det:256:81', 'det:1024:81', 'det:2048:81', 'cls:64:100', 'cls:256:100',
                   'cls:512:100', 'cls:64:1000', 'cls:256:1000', 'cls:512:1000']
+#: ``clustered`` on the command line stands for all of these.
+CLUSTERED = [f'clustered:{share:g}:{spread:g}:{gap:g}' for share, spread, gap in CLUSTERED_SETTINGS]
 
 
-def run_worker(method, batch, num_classes, min_repeats, budget_s):
+def direct_edge_counts(inputs):
+    """Edges of the inter-sample and the inter-class graph that the fused VRM
+    loss computes from their difference, as it runs by default."""
+    from vrm_det.functional import direct_edge_mask, inter_class_vertices, relation_floor
+
+    s, v = inputs['student_logits'], inputs['student_virtual_logits']
+    t, w = inputs['teacher_logits'], inputs['teacher_virtual_logits']
+    counts = {}
+    for graph, (s_src, s_dst, t_src, t_dst) in (
+            ('is', (s, v, t, w)),
+            ('ic', inter_class_vertices(s, v)[:2] + inter_class_vertices(t, w)[:2])):
+        floor = relation_floor(t, w, s_src.shape[1])
+        mask = direct_edge_mask(s_src, s_dst, t_src, t_dst, floor, floor)
+        counts[f'direct_{graph}'] = int(mask.sum())
+        counts[f'edges_{graph}'] = mask.numel()
+    return counts
+
+
+def run_worker(method, distribution, batch, num_classes, args):
     """Measure one configuration in this process and print a JSON record."""
     import torch
 
     from vrm_det.registry import MMDET_MODELS
+    from vrm_det.utils.benchmark_logits import distribution_logits
     from vrm_det.utils.profiling import PeakMemory, median_ms, timed_runs
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     loss_fn = MMDET_MODELS.build(METHODS[method][0])
-    gen = torch.Generator().manual_seed(0)
-    student = (3 * torch.randn(batch, num_classes, generator=gen)).requires_grad_(True)
-    student_virtual = (3 * torch.randn(batch, num_classes, generator=gen)).requires_grad_(True)
-    teacher = 3 * torch.randn(batch, num_classes, generator=gen)
-    teacher_virtual = 3 * torch.randn(batch, num_classes, generator=gen)
-    labels = torch.randint(num_classes, (batch,), generator=gen)
+    inputs = distribution_logits(distribution, batch, num_classes)
+    batch, num_classes = inputs['student_logits'].shape
+    student = inputs['student_logits'].clone().requires_grad_(True)
+    student_virtual = inputs['student_virtual_logits'].clone().requires_grad_(True)
 
     def step():
-        losses = loss_fn(student, teacher, student_virtual, teacher_virtual, labels)
+        losses = loss_fn(student, inputs['teacher_logits'], student_virtual,
+                         inputs['teacher_virtual_logits'], inputs['labels'])
         sum(v for k, v in losses.items() if 'loss' in k).backward()
         student.grad = student_virtual.grad = None
 
     with PeakMemory() as memory:
         step()  # the first call allocates what the loss needs; later ones reuse it
-    times = timed_runs(step, min_repeats, budget_s)
-    print(json.dumps(dict(method=method.split('-')[0],
-                          impl=method.split('-')[1] if '-' in method else '',
-                          B=batch, C=num_classes, ms=median_ms(times),
-                          peak_mb=round(memory.peak_mb, 1), repeats=len(times),
-                          threads=torch.get_num_threads())))
+    times = timed_runs(step, args.min_repeats, args.budget_s)
+    record = record_of(method, distribution, batch, num_classes)
+    record.update(ms=median_ms(times), peak_mb=round(memory.peak_mb, 1), repeats=len(times),
+                  threads=torch.get_num_threads())
+    if method == 'vrm-fused':
+        record.update(direct_edge_counts(inputs))
+    print(json.dumps(record))
 
 
-def measure(method, scale, args):
-    _, batch, num_classes = scale.split(':')
-    batch, num_classes = int(batch), int(num_classes)
-    record = dict(method=method.split('-')[0], impl=method.split('-')[1] if '-' in method else '',
-                  B=batch, C=num_classes, ms=None, peak_mb=None)
+def record_of(method, distribution, batch, num_classes):
+    return dict(method=method.split('-')[0],
+                impl=method.split('-')[1] if '-' in method else '',
+                distribution=distribution, B=batch, C=num_classes, ms=None, peak_mb=None)
+
+
+def measure(method, distribution, batch, num_classes, args):
+    record = record_of(method, distribution, batch, num_classes)
     estimate_gb = METHODS[method][1](batch, num_classes) / 2**30
     if estimate_gb > args.max_gb:
         record['skipped'] = f'estimated {estimate_gb:.0f} GB > --max-gb {args.max_gb:g}'
         return record
-    cmd = [sys.executable, __file__, '--worker', method, str(batch), str(num_classes),
-           '--min-repeats', str(args.min_repeats), '--budget-s', str(args.budget_s)]
+    cmd = [sys.executable, __file__, '--worker', method, distribution, str(batch),
+           str(num_classes), '--min-repeats', str(args.min_repeats),
+           '--budget-s', str(args.budget_s), '--threads', str(args.threads)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         record['skipped'] = f'failed (exit {done.returncode}): {done.stderr.strip()[-200:]}'
@@ -82,25 +120,47 @@ def measure(method, scale, args):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def captured_shape(distribution):
+    """(B, C) of captured logits, read without running them."""
+    from vrm_det.utils.benchmark_logits import captured_logits
+
+    return tuple(captured_logits(distribution.partition(':')[2])['student_logits'].shape)
+
+
+def distribution_label(distribution):
+    """``captured:work_dirs/x/name.pt`` as ``captured:name``."""
+    kind, _, params = distribution.partition(':')
+    return f'captured:{Path(params).stem}' if kind == 'captured' else distribution
+
+
 def format_table(records):
-    header = (f"{'scale':>12} {'method':<14} {'ms (median)':>12} {'peak MB':>9} "
-              f"{'x faster':>9} {'x less mem':>10}")
+    header = (f"{'distribution':<26} {'scale':>13} {'method':<14} {'ms (median)':>12} "
+              f"{'peak MB':>9} {'x faster':>9} {'x less mem':>10} {'x iid ms':>9} "
+              f"{'direct edges (is, ic)':>22}")
     lines = [header, '-' * len(header)]
-    reference = {(r['B'], r['C']): r for r in records
-                 if r['method'] == 'vrm' and r['impl'] == 'reference' and r['ms']}
+
+    def key(r, impl, distribution=None):
+        return (r['B'], r['C'], distribution or r['distribution'], impl)
+    vrm = {key(r, r['impl']): r for r in records if r['method'] == 'vrm' and r['ms']}
     for r in records:
         name = r['method'] + (f"-{r['impl']}" if r['impl'] else '')
         scale = f"B={r['B']},C={r['C']}"
+        prefix = f"{distribution_label(r['distribution']):<26} {scale:>13} {name:<14}"
         if r.get('skipped'):
-            lines.append(f"{scale:>12} {name:<14} skipped: {r['skipped']}")
+            lines.append(f"{prefix} skipped: {r['skipped']}")
             continue
-        ref = reference.get((r['B'], r['C']))
-        speed = mem = ''
-        if ref and r['method'] == 'vrm' and r['impl'] == 'fused':
-            speed = f"{ref['ms'] / r['ms']:.1f}"
-            mem = f"{ref['peak_mb'] / max(r['peak_mb'], 0.1):.1f}"
-        lines.append(f"{scale:>12} {name:<14} {r['ms']:>12.2f} {r['peak_mb']:>9.1f} "
-                     f"{speed:>9} {mem:>10}")
+        speed = mem = iid = direct = ''
+        if r['method'] == 'vrm' and r['impl'] == 'fused':
+            ref = vrm.get(key(r, 'reference'))
+            if ref:
+                speed = f"{ref['ms'] / r['ms']:.1f}"
+                mem = f"{ref['peak_mb'] / max(r['peak_mb'], 0.1):.1f}"
+            base = vrm.get(key(r, 'fused', 'iid'))
+            if base:
+                iid = f"{r['ms'] / base['ms']:.2f}"
+            direct = f"{r['direct_is']}/{r['edges_is']}, {r['direct_ic']}/{r['edges_ic']}"
+        lines.append(f"{prefix} {r['ms']:>12.2f} {r['peak_mb']:>9.1f} {speed:>9} {mem:>10} "
+                     f"{iid:>9} {direct:>22}")
     return '\n'.join(lines)
 
 
@@ -109,25 +169,41 @@ def main():
     parser.add_argument('--scales', nargs='+', default=DEFAULT_SCALES,
                         help='KIND:B:C entries (KIND is a label: det or cls)')
     parser.add_argument('--methods', nargs='+', default=list(METHODS), choices=list(METHODS))
+    parser.add_argument('--distributions', nargs='+', default=['iid'],
+                        help='iid, clustered:SHARE:SPREAD:GAP, clustered (the four settings '
+                        'of the issue), captured:PATH (logits from tools/capture_logits.py)')
     parser.add_argument('--max-gb', type=float, default=12.0,
                         help='skip configurations estimated to need more memory')
     parser.add_argument('--min-repeats', type=int, default=3)
     parser.add_argument('--budget-s', type=float, default=3.0,
                         help='timed seconds per configuration (at least --min-repeats runs)')
+    parser.add_argument('--threads', type=int, default=0,
+                        help="torch threads per configuration (0: torch's default)")
     parser.add_argument('--json', help='write the records to this file')
-    parser.add_argument('--worker', nargs=3, metavar=('METHOD', 'B', 'C'), help=argparse.SUPPRESS)
+    parser.add_argument('--worker', nargs=4, metavar=('METHOD', 'DISTRIBUTION', 'B', 'C'),
+                        help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        method, batch, num_classes = args.worker
-        run_worker(method, int(batch), int(num_classes), args.min_repeats, args.budget_s)
+        method, distribution, batch, num_classes = args.worker
+        run_worker(method, distribution, int(batch), int(num_classes), args)
         return
 
+    distributions = [d for spec in args.distributions
+                     for d in (CLUSTERED if spec == 'clustered' else [spec])]
+    runs = []
+    for distribution in distributions:
+        if distribution.startswith('captured:'):
+            shapes = [captured_shape(distribution)]
+            if 'iid' in distributions:  # the i.i.d. time at the captured shape
+                runs += [(method, 'iid') + shapes[0] for method in args.methods]
+        else:
+            shapes = [tuple(int(n) for n in scale.split(':')[1:]) for scale in args.scales]
+        runs += [(method, distribution) + shape for shape in shapes for method in args.methods]
     records = []
-    total = len(args.scales) * len(args.methods)
-    for scale in args.scales:
-        for method in args.methods:
-            print(f'[{len(records) + 1}/{total}] {scale} {method}', file=sys.stderr, flush=True)
-            records.append(measure(method, scale, args))
+    for index, (method, distribution, batch, num_classes) in enumerate(runs, 1):
+        print(f'[{index}/{len(runs)}] {distribution} B={batch} C={num_classes} {method}',
+              file=sys.stderr, flush=True)
+        records.append(measure(method, distribution, batch, num_classes, args))
     print(format_table(records))
     if args.json:
         write_records(args.json, records)

@@ -4,6 +4,7 @@ from .dkd import dkd_divergence
 from .edges import (
                     DEFAULT_EDGE_FLOOR,
                     cosine_gram,
+                    direct_edge_mask,
                     edge_length_floor,
                     edge_matching_error_fused,
                     edge_matching_error_reference,
@@ -26,7 +27,8 @@ from .vrm import VRMTerms, inter_class_vertices, masked_mean, relation_floor, vr
 
 __all__ = [
     'DEFAULT_EDGE_FLOOR', 'edge_length_floor', 'logit_scale',
-    'dist_divergence', 'dkd_divergence', 'cosine_gram', 'edge_matching_error_fused',
+    'dist_divergence', 'dkd_divergence', 'cosine_gram', 'direct_edge_mask',
+    'edge_matching_error_fused',
     'edge_matching_error_reference', 'edge_penalty', 'gram_matching_error', 'unit_edges',
     'gram_relation_divergence', 'kd_divergence', 'joint_entropy', 'prediction_entropy',
     'kth_smallest', 'kept_entropy_threshold', 'unreliable_edge_mask', 'rkd_divergence',

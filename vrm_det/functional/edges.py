@@ -12,9 +12,9 @@ Two ways to compute the ``(n, m)`` matrix of per-edge errors are provided:
 * :func:`edge_matching_error_fused` never builds an ``(n, m, d)`` tensor: for
   the squared-distance penalty the error of edge ``(i, j)`` is
   ``|u|^2 + |v|^2 - 2 <u, v>`` with ``u``, ``v`` the unit edges, and every term
-  expands into row norms and ``(n, m)`` matrix products. The few edges whose
-  expansion cancels badly (the diagonal, near-duplicate endpoints) are
-  computed directly.
+  expands into row norms and ``(n, m)`` matrix products. The edges whose
+  expansion would cancel (endpoints far closer together than to the vertex
+  mean, and shorter than the floor) are computed directly.
 
 Edge-length floor
 -----------------
@@ -43,9 +43,11 @@ EDGE_PENALTIES = ('l2', 'huber')
 
 # Below this norm an edge is treated as the zero vector (its endpoints coincide).
 _ZERO_NORM = 1e-12
-# An expanded squared distance |a - b|^2 = |a|^2 + |b|^2 - 2<a, b> loses about
-# log10(ratio) digits when (|a|^2 + |b|^2) / |a - b|^2 = ratio. Edges above this
-# ratio (two digits lost) are recomputed from the difference itself.
+# An expanded squared distance |a - b|^2 = |a|^2 + |b|^2 - 2<a, b> carries a
+# rounding error of about eps * (|a|^2 + |b|^2). The error of an edge divides
+# it by max(|a - b|, floor)^2, so an edge loses about log10(ratio) digits where
+# (|a|^2 + |b|^2) / max(|a - b|, floor)^2 = ratio. Edges above this ratio (two
+# digits lost) are computed from the difference itself.
 _CANCELLATION_RATIO = 100.0
 
 #: Default edge-length floor, as a fraction of ``sqrt(D) * logit_scale``
@@ -198,13 +200,44 @@ def _expanded_sq_distance(src: Tensor, dst: Tensor):
     return scale - 2 * src @ dst.T, scale
 
 
+@torch.no_grad()
+def _ill_conditioned(dist_sq: Tensor, scale: Tensor, floor: Tensor) -> Tensor:
+    """Edges whose expanded error loses more than two digits.
+
+    Below the floor an edge's error is ``|d - e|^2 / floor^2``: the rounding
+    of ``|d|^2`` counts against ``floor^2``, not against ``|d|^2``, so short
+    edges are well conditioned whenever the floor is (clustered rows, an RoI
+    and its own virtual view). Only edges shorter than both the floor and
+    the vertices' spread need the difference itself, and so do edges of zero
+    length without a floor (their direction is undefined).
+    """
+    divisor_sq = dist_sq.clamp_min(floor.pow(2))
+    return (divisor_sq * _CANCELLATION_RATIO <= scale) | (divisor_sq <= _ZERO_NORM**2)
+
+
+@torch.no_grad()
+def direct_edge_mask(s_src: Tensor, s_dst: Tensor, t_src: Tensor, t_dst: Tensor,
+                     s_floor: Floor = 0.0, t_floor: Floor = 0.0) -> Tensor:
+    """The edges :func:`edge_matching_error_fused` computes from their difference.
+
+    Arguments as in :func:`edge_matching_error_fused`.
+
+    Returns:
+        Tensor: Bool, shape (N, M).
+    """
+    s_floor, t_floor = _floored(s_floor, s_src), _floored(t_floor, t_src)
+    return (_ill_conditioned(*_expanded_sq_distance(*_centred(s_src, s_dst)), s_floor)
+            | _ill_conditioned(*_expanded_sq_distance(*_centred(t_src, t_dst)), t_floor))
+
+
 def edge_matching_error_fused(s_src: Tensor, s_dst: Tensor, t_src: Tensor,
                               t_dst: Tensor, s_floor: Floor = 0.0,
                               t_floor: Floor = 0.0) -> Tensor:
     """Per-edge squared-distance matching error without ``(N, M, D)`` tensors.
 
     Equal to ``edge_matching_error_reference(..., penalty='l2')`` in value and
-    gradient, in ``O(N * M + (N + M) * D)`` memory.
+    gradient, in ``O(N * M + (N + M) * D)`` memory. The edges of
+    :func:`direct_edge_mask` are computed from their differences.
 
     Args:
         s_src (Tensor): Student source vertices, shape (N, D).
@@ -222,26 +255,21 @@ def edge_matching_error_fused(s_src: Tensor, s_dst: Tensor, t_src: Tensor,
     ct_src, ct_dst = _centred(t_src, t_dst)
     s_dist_sq, s_scale = _expanded_sq_distance(cs_src, cs_dst)
     t_dist_sq, t_scale = _expanded_sq_distance(ct_src, ct_dst)
+    direct = (_ill_conditioned(s_dist_sq, s_scale, s_floor)
+              | _ill_conditioned(t_dist_sq, t_scale, t_floor))
 
-    with torch.no_grad():
-        direct = ((s_dist_sq * _CANCELLATION_RATIO <= s_scale)
-                  | (t_dist_sq * _CANCELLATION_RATIO <= t_scale))
-        if s_src.shape[0] == s_dst.shape[0]:
-            # A sample against its own virtual view: the closest pair by design.
-            direct.fill_diagonal_(True)
-    # Keep the square roots of the entries replaced below away from zero,
-    # so that their (discarded) gradients stay finite.
+    # max(|d|, floor)^2; the entries replaced below get 1 so that their
+    # (discarded) gradients stay finite.
     one = torch.ones((), dtype=s_dist_sq.dtype, device=s_dist_sq.device)
-    s_norm = torch.where(direct, one, s_dist_sq).sqrt()
-    t_norm = torch.where(direct, one, t_dist_sq).sqrt()
+    s_divisor_sq = torch.where(direct, one, s_dist_sq.clamp_min(s_floor.pow(2)))
+    t_divisor_sq = torch.where(direct, one, t_dist_sq.clamp_min(t_floor.pow(2)))
 
     # <s_src[i] - s_dst[j], t_src[i] - t_dst[j]>
     inner = ((cs_src * ct_src).sum(1)[:, None] - cs_src @ ct_dst.T
              - ct_src @ cs_dst.T + (cs_dst * ct_dst).sum(1)[None, :])
-    s_divisor, t_divisor = s_norm.clamp_min(s_floor), t_norm.clamp_min(t_floor)
     # |d / max(|d|, floor)|^2 + |e / max(|e|, floor)|^2 - 2 <d, e> / (...)
-    error = (s_norm / s_divisor).pow(2) + (t_norm / t_divisor).pow(2) \
-        - 2 * inner / (s_divisor * t_divisor)
+    error = (s_dist_sq / s_divisor_sq + t_dist_sq / t_divisor_sq
+             - 2 * inner * (s_divisor_sq * t_divisor_sq).rsqrt())
 
     # Direct edges come from the uncentred inputs: centring rounds them.
     rows, cols = direct.nonzero(as_tuple=True)
