@@ -91,7 +91,7 @@ def test_train_and_test_tools(toy_data, tmp_path):
 def test_train_config_options(tmp_path):
     cfg = prepare_train_config(str(TOY_STUDENT), work_dir=str(tmp_path), amp=True,
                                resume='auto', cfg_options={'train_cfg.max_iters': 7})
-    assert cfg.optim_wrapper.type == 'AmpOptimWrapper' and cfg.resume is True
+    assert cfg.optim_wrapper.type == 'MixedPrecisionOptimWrapper' and cfg.resume is True
     assert cfg.train_cfg.max_iters == 7 and cfg.work_dir == str(tmp_path)
     default = prepare_train_config(str(TOY_STUDENT))
     assert default.work_dir == './work_dirs/faster-rcnn_r18-w8_fpn_toy'

@@ -2,7 +2,7 @@
 import argparse
 
 import vrm_det  # noqa: F401  (registers the models, safe checkpoint loading)
-from vrm_det.apis import build_runner, parse_runner_args, prepare_test_config
+from vrm_det.apis import build_runner, check_data_paths, parse_runner_args, prepare_test_config
 
 
 def main():
@@ -13,6 +13,7 @@ def main():
     args = parse_runner_args(parser)
     cfg = prepare_test_config(args.config, args.checkpoint, args.work_dir, args.out,
                               args.cfg_options, args.launcher)
+    check_data_paths(cfg, ('test_dataloader',))
     build_runner(cfg).test()
 
 

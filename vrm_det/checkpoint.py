@@ -8,13 +8,18 @@ numpy arrays, dtypes and scalars), so its own checkpoints fail to load and
 registers a local-file loader that explains a refusal. Any other pickled
 object is still refused: a checkpoint is untrusted input.
 """
+import io
+import logging
 import os
 import os.path as osp
 import pickle
+import re
+import zipfile
+from typing import Optional, Union
 
 import numpy as np
 import torch
-from mmengine.logging import HistoryBuffer
+from mmengine.logging import HistoryBuffer, print_log
 from mmengine.runner import CheckpointLoader
 
 # Numeric and boolean dtypes; object arrays stay refused.
@@ -129,13 +134,87 @@ def save_student_checkpoint(src: str, dst: str) -> int:
         int: Number of tensors written.
     """
     state = student_state_dict(load_local_checkpoint(src, map_location='cpu'))
-    directory = osp.dirname(osp.abspath(dst))
+    buffer = io.BytesIO()
+    torch.save(dict(state_dict=state, meta=dict(converted_from=osp.abspath(src))), buffer)
+    write_atomically(dst, buffer.getvalue())
+    return len(state)
+
+
+PARTIAL_SUFFIX = '.partial'
+
+
+def write_atomically(path: str, data: Union[bytes, str]) -> None:
+    """Write ``data`` to ``path`` so that ``path`` holds its old content or
+    all of the new one, never a part.
+
+    The data go to ``path + '.partial'`` in the same directory, are flushed
+    to disk, and that file is renamed over ``path`` (an atomic replacement
+    within one file system). A process killed mid-write leaves at most the
+    ``.partial`` file behind.
+
+    Args:
+        path (str): The destination; its directory is created if needed.
+        data (bytes | str): Bytes, or text written as UTF-8.
+    """
+    directory = osp.dirname(osp.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    partial = dst + '.partial'
+    partial = path + PARTIAL_SUFFIX
     try:
-        torch.save(dict(state_dict=state, meta=dict(converted_from=osp.abspath(src))), partial)
-        os.replace(partial, dst)
+        with open(partial, 'wb') as file:
+            file.write(data.encode('utf-8') if isinstance(data, str) else data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, path)
     finally:
         if osp.exists(partial):
             os.remove(partial)
-    return len(state)
+    # The rename itself reaches the disk only with the directory's entry.
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def is_complete_checkpoint(path: str) -> bool:
+    """Whether ``path`` is a whole checkpoint file.
+
+    ``torch.save`` writes a zip archive whose directory comes last: a file cut
+    off mid-write (or never flushed to disk) has no readable directory.
+    """
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return bool(archive.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+_CHECKPOINT_NAME = re.compile(r'^(?:iter|epoch)_(\d+)\.pth$')
+
+
+def latest_complete_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint an automatic resume should load from ``work_dir``.
+
+    The target of ``work_dir/last_checkpoint`` when it is complete; else, with
+    a warning, the complete ``iter_N.pth`` / ``epoch_N.pth`` of the largest
+    ``N``; None when there is none.
+    """
+    if not osp.isdir(work_dir):
+        return None
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    named = None
+    if osp.isfile(pointer):
+        with open(pointer) as file:
+            named = file.read().strip() or None
+    if named is not None and is_complete_checkpoint(named):
+        return named
+    numbered = sorted(((int(match.group(1)), name) for name in os.listdir(work_dir)
+                       if (match := _CHECKPOINT_NAME.match(name))), reverse=True)
+    for _, name in numbered:
+        path = osp.join(work_dir, name)
+        if path != named and is_complete_checkpoint(path):
+            print_log(f'{named or pointer} is missing or incomplete (cut off while being '
+                      f'written?); resuming from {path}, the latest complete checkpoint',
+                      logger='current', level=logging.WARNING)
+            return path
+    return None

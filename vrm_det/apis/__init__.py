@@ -1,6 +1,7 @@
 from .demo import DemoSettings, run_demo
 from .runner_config import (
     build_runner,
+    check_data_paths,
     isolate_run,
     load_config,
     parse_runner_args,
@@ -10,6 +11,6 @@ from .runner_config import (
     set_iterations,
 )
 
-__all__ = ['DemoSettings', 'run_demo', 'build_runner', 'isolate_run', 'load_config',
-           'parse_runner_args', 'prepare_train_config', 'prepare_test_config', 'set_data_root',
-           'set_iterations']
+__all__ = ['DemoSettings', 'run_demo', 'build_runner', 'check_data_paths', 'isolate_run',
+           'load_config', 'parse_runner_args', 'prepare_train_config', 'prepare_test_config',
+           'set_data_root', 'set_iterations']

@@ -10,6 +10,9 @@ from typing import Optional
 
 from mmengine.config import Config
 
+from vrm_det.checkpoint import is_complete_checkpoint, latest_complete_checkpoint
+from vrm_det.engine import setup_distributed
+
 
 def load_config(path: str, cfg_options: Optional[dict] = None,
                 launcher: str = 'none') -> Config:
@@ -35,33 +38,92 @@ def prepare_train_config(config_path: str, work_dir: Optional[str] = None,
                          amp: bool = False, resume: Optional[str] = None,
                          cfg_options: Optional[dict] = None,
                          launcher: str = 'none') -> Config:
-    """Config for training.
+    """Config for training, with crash-safe checkpoints that keep the random
+    streams (:class:`SafeCheckpointHook`, :class:`RandomStateHook`).
 
     Args:
         config_path (str): The config file.
         work_dir (str, optional): Where logs and checkpoints go.
         amp (bool): Train with automatic mixed precision.
-        resume (str, optional): ``'auto'`` resumes from the latest checkpoint
-            in the work dir; a path resumes from that checkpoint.
+        resume (str, optional): ``'auto'`` resumes from the latest complete
+            checkpoint in the work dir; a path resumes from that checkpoint.
         cfg_options (dict, optional): Overrides, as ``--cfg-options`` gives them.
         launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or ``'mpi'``.
     """
     cfg = load_config(config_path, cfg_options, launcher)
     _set_work_dir(cfg, config_path, work_dir)
-    optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-    if amp and optim_wrapper == 'OptimWrapper':
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.loss_scale = 'dynamic'
-    elif amp and optim_wrapper != 'AmpOptimWrapper':
-        raise ValueError(f'--amp needs optim_wrapper type OptimWrapper or AmpOptimWrapper, '
-                         f'the config has {optim_wrapper}')
+    if amp:
+        _use_mixed_precision(cfg)
+    _use_safe_checkpoints(cfg)
     if resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        # The newest *complete* checkpoint: a save cut off by a crash is skipped.
+        found = latest_complete_checkpoint(cfg.work_dir)
+        pointer = osp.join(cfg.work_dir, 'last_checkpoint')
+        if found is None and osp.isfile(pointer):
+            raise FileNotFoundError(
+                f'--resume: {pointer} names a checkpoint, but no checkpoint in {cfg.work_dir} '
+                'is complete (cut off while being written?). Remove last_checkpoint to '
+                'train from the beginning, or pass --resume PATH')
+        # None: nothing saved yet, mmengine starts from the beginning.
+        cfg.resume, cfg.load_from = True, found
     elif resume is not None:
         if not osp.isfile(resume):
             raise FileNotFoundError(f'--resume checkpoint {resume} does not exist')
+        if not is_complete_checkpoint(resume):
+            raise ValueError(f'--resume checkpoint {resume} is incomplete (cut off while being '
+                             'written?): pass an earlier checkpoint, or --resume without a '
+                             'value to take the latest complete one')
         cfg.resume, cfg.load_from = True, resume
     return cfg
+
+
+def _use_mixed_precision(cfg: Config) -> None:
+    """Train with :class:`MixedPrecisionOptimWrapper` (float16 on GPU,
+    bfloat16 on CPU)."""
+    optim_wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if optim_wrapper not in ('OptimWrapper', 'AmpOptimWrapper', 'MixedPrecisionOptimWrapper'):
+        raise ValueError(f'--amp needs optim_wrapper type OptimWrapper or AmpOptimWrapper, '
+                         f'the config has {optim_wrapper}')
+    cfg.optim_wrapper.type = 'MixedPrecisionOptimWrapper'
+    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def _use_safe_checkpoints(cfg: Config) -> None:
+    """Save with :class:`SafeCheckpointHook` and keep the random streams in
+    every checkpoint (:class:`RandomStateHook`)."""
+    checkpoint = cfg.get('default_hooks', {}).get('checkpoint')
+    if checkpoint is not None and checkpoint.get('type') == 'CheckpointHook':
+        checkpoint.type = 'SafeCheckpointHook'
+    hooks = list(cfg.get('custom_hooks', []))
+    if not any(hook.get('type') == 'RandomStateHook' for hook in hooks):
+        hooks.append(dict(type='RandomStateHook'))
+    cfg.custom_hooks = hooks
+
+
+def check_data_paths(cfg: Config, dataloaders=('train_dataloader', 'val_dataloader')) -> None:
+    """Raise if an annotation file the config names does not exist.
+
+    Without this the run builds its model and fails later, deep in the
+    dataset, with a bare path.
+
+    Raises:
+        FileNotFoundError: Naming the file, the ``data_root`` and the fix.
+    """
+    for key in dataloaders:
+        loader = cfg.get(key)
+        dataset = None if loader is None else loader.get('dataset')
+        while dataset is not None and 'ann_file' not in dataset and 'dataset' in dataset:
+            dataset = dataset.dataset  # wrappers such as RepeatDataset
+        if not dataset or not dataset.get('ann_file'):
+            continue
+        data_root = dataset.get('data_root') or ''
+        ann_file = osp.join(data_root, dataset.ann_file)
+        if not osp.isfile(ann_file):
+            raise FileNotFoundError(
+                f'{key}: annotation file {ann_file} does not exist (data_root '
+                f'{data_root or "not set"}). Put the dataset there (see docs/user_guide.md, '
+                'COCO data layout) or point the config at it: --cfg-options '
+                f'{key}.dataset.data_root=DIR/')
 
 
 def prepare_test_config(config_path: str, checkpoint: str, work_dir: Optional[str] = None,
@@ -148,8 +210,12 @@ def parse_runner_args(parser):
 
 
 def build_runner(cfg: Config):
-    """The runner a config asks for (``runner_type``), mmengine's by default."""
+    """The runner a config asks for (``runner_type``), mmengine's by default;
+    for a launched run, the process group and model wrapper its device needs
+    (:func:`vrm_det.engine.setup_distributed`)."""
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
+
+    setup_distributed(cfg)
 
     return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)

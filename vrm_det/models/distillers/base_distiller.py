@@ -18,10 +18,13 @@ from mmengine.runner import CheckpointLoader
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
+from vrm_det.checkpoint import STUDENT_PREFIX
 from vrm_det.functional.validation import NonFiniteLogitsError
 from vrm_det.models.losses import DistillLoss
 from vrm_det.registry import MMDET_MODELS
 
+from .gather import gather_graph, gathering_world_size
+from .options import check_config_options, check_options
 from .preprocessing import ImageNormalisation, pad_to_divisor, renormalise
 
 # Checkpoint locations mmengine's CheckpointLoader fetches itself (model zoos, URLs).
@@ -42,6 +45,11 @@ def _load_teacher_state(teacher: nn.Module, checkpoint_path: str) -> None:
         raise ValueError(f'teacher_ckpt {checkpoint_path} holds no state dict')
     state = {key[len('module.'):] if key.startswith('module.') else key: value
              for key, value in state.items()}
+    if state and all(key.startswith(STUDENT_PREFIX) for key in state):
+        raise ValueError(
+            f'teacher_ckpt {checkpoint_path} is a distiller checkpoint (its weights are a '
+            "student's, under 'student.'): extract them with tools/convert_to_student.py "
+            'and give that file, with the student\'s config as teacher')
     own = teacher.state_dict()
     missing = [key for key in own if key not in state]
     unexpected = [key for key in state if key not in own]
@@ -67,7 +75,10 @@ def _teacher_model_config(teacher: Union[dict, str]) -> dict:
     if '::' in teacher:  # a config shipped in a package, e.g. 'mmdet::faster_rcnn/...'
         return get_config(teacher).model
     if not osp.isfile(teacher):
-        raise FileNotFoundError(f'teacher config file {teacher} does not exist')
+        raise FileNotFoundError(
+            f'teacher config file {teacher} does not exist: set teacher to the path of the '
+            "teacher's config (relative to the working directory, or "
+            "'{{fileDirname}}/...' for a path relative to the distiller's config)")
     return Config.fromfile(teacher).model
 
 
@@ -120,15 +131,24 @@ class BaseDistiller(BaseModel):
             when the loss does not.
         distill_warmup_iters (int): The distillation losses are scaled by
             ``min(1, iter / distill_warmup_iters)``; 0 disables the warm-up.
+        gather_vertices (bool): In a multi-process run, build one graph from
+            every process's vertices (each process's gradient flows back to
+            its own logits; the pruning percentile is the whole graph's)
+            instead of one graph per process. No effect in one process.
         init_cfg (dict, optional): Initialisation config.
     """
     #: Registry that builds the student and the teacher.
     model_registry = MMDET_MODELS
 
+    def __new__(cls, *args, **options):
+        # A misspelled option fails here, naming the closest one.
+        check_options(cls, options, where='model')
+        return super().__new__(cls)
+
     def __init__(self, student: dict, teacher: Union[dict, str], teacher_ckpt: str,
                  distill_loss: dict, virtual_view: Optional[dict] = None,
                  virtual_view_needed: bool = False, distill_warmup_iters: int = 0,
-                 init_cfg: Optional[dict] = None) -> None:
+                 gather_vertices: bool = False, init_cfg: Optional[dict] = None) -> None:
         if not teacher_ckpt:
             raise ValueError('teacher_ckpt is required: the path of the trained teacher')
         if distill_warmup_iters < 0:
@@ -148,20 +168,26 @@ class BaseDistiller(BaseModel):
         object.__setattr__(self, '_teacher', teacher_model)
         self.teacher_ckpt = teacher_ckpt
 
+        check_config_options(MMDET_MODELS, distill_loss, where='model.distill_loss')
         self.distill_loss = MMDET_MODELS.build(distill_loss)
         if not isinstance(self.distill_loss, DistillLoss):
             raise TypeError(f'distill_loss must build a vrm_det distillation loss, got '
                             f'{type(self.distill_loss).__name__}')
         self.distill_warmup_iters = distill_warmup_iters
+        self.gather_vertices = gather_vertices
 
         self.uses_virtual_view = self.distill_loss.uses_virtual_view or virtual_view_needed
         if self.uses_virtual_view and virtual_view is None:
             raise ValueError(f'{type(self.distill_loss).__name__} (or an option of the '
                              'distiller) needs the virtual view: set virtual_view, e.g. '
                              "dict(type='PhotometricRandAugment', num_ops=2)")
+        if virtual_view:
+            check_config_options(MMDET_MODELS, virtual_view, where='model.virtual_view')
         self.virtual_view = MMDET_MODELS.build(virtual_view) if virtual_view else None
         #: Steps whose distillation loss was skipped for non-finite logits (AMP).
         self.skipped_steps = 0
+        #: Steps whose graph had fewer than two vertices (no edges: the loss is zero).
+        self.edgeless_steps = 0
         # The factor by which the optimizer wrapper scales the loss before
         # backward (mixed precision); set every training step.
         self._loss_scale = 1.0
@@ -226,10 +252,13 @@ class BaseDistiller(BaseModel):
         Beside the loss's own entries, ``distill_grad_norm`` is logged: the
         L2 norm of the gradient the (weighted) distillation loss sends to the
         student's logits, both views together, recorded during the backward
-        pass. Non-finite logits end the run with an error naming the tensor
-        and the iteration, except under mixed precision, where the step's
-        distillation loss is skipped (as the grad scaler skips an overflowing
-        step), counted in ``distill_skipped_steps`` and logged.
+        pass, and ``distill_vertices``, the graph's vertex count; a graph of
+        fewer than two vertices has no edges, its loss is zero and the step
+        is counted in ``distill_edgeless_steps`` and logged. Non-finite logits
+        end the run with an error naming the tensor and the iteration, except
+        under mixed precision, where the step's distillation loss is skipped
+        (as the grad scaler skips an overflowing step), counted in
+        ``distill_skipped_steps`` and logged.
 
         Args:
             student_logits (Tensor): Shape (B, C), real view.
@@ -250,23 +279,49 @@ class BaseDistiller(BaseModel):
         if 'student_virtual_logits' in logits:
             student_rows.append(logits['student_virtual_logits'])
         student_rows = torch.cat(student_rows)
+        # Gathered rows carry world-size times their gradient (see gather.py):
+        # the log shows what they contribute after DDP's averaging.
+        gathered_from = gathering_world_size() if self.gather_vertices else 1
         if student_rows.requires_grad:
             student_rows.register_hook(partial(_log_distill_grad_norm,
-                                               loss_scale=self._loss_scale))
+                                               loss_scale=self._loss_scale * gathered_from))
         num_rows = len(student_logits)
         logits['student_logits'] = student_rows[:num_rows]
         if 'student_virtual_logits' in logits:
             logits['student_virtual_logits'] = student_rows[num_rows:]
+        if gathered_from > 1:
+            logits, labels = self._gather_graph(logits, labels)
 
         try:  # the loss checks its inputs: one finiteness check per step
             losses = self.distill_loss(**logits, labels=labels)
         except NonFiniteLogitsError as error:
             return self._skip_nonfinite(error.tensor_name, student_logits)
+        num_vertices = len(logits['student_logits'])
+        losses['distill_vertices'] = torch.tensor(float(num_vertices))
+        if num_vertices < 2:
+            self._count_edgeless(num_vertices, losses)
         weight = self.distill_weight()
         if weight == 1.0:
             return losses
         return {key: value * weight if 'loss' in key else value
                 for key, value in losses.items()}
+
+    @staticmethod
+    def _gather_graph(logits: Dict[str, Tensor], labels: Optional[Tensor]):
+        """Every process's rows of each logit matrix, in one collective."""
+        names = list(logits)
+        widths = [logits[name].shape[1] for name in names]
+        gathered, labels = gather_graph(torch.cat([logits[name] for name in names], 1), labels)
+        return dict(zip(names, gathered.split(widths, 1))), labels
+
+    def _count_edgeless(self, num_vertices: int, losses: Dict[str, Tensor]) -> None:
+        self.edgeless_steps += 1
+        losses['distill_edgeless_steps'] = torch.tensor(float(self.edgeless_steps))
+        iteration = MessageHub.get_current_instance().get_info('iter', 0)
+        MMLogger.get_current_instance().warning(
+            f'iteration {iteration}: {num_vertices} graph vertices (fewer than 2: no edges), '
+            f'the distillation loss is zero this step ({self.edgeless_steps} such steps so '
+            "far); with roi_vertices='foreground' the batch had too few foreground RoIs")
 
     def _skip_nonfinite(self, name: str, student_logits: Tensor) -> Dict[str, Tensor]:
         iteration = MessageHub.get_current_instance().get_info('iter', 0)
@@ -360,11 +415,16 @@ class BaseDistiller(BaseModel):
             inputs = pad_to_divisor(inputs, teacher.pad_size_divisor, teacher.pad_value)
         return self.teacher.extract_feat(inputs)
 
-    def train_step(self, data, optim_wrapper):
-        # mmengine's AmpOptimWrapper multiplies the loss by its loss scale
-        # before backward: remember it so the logged gradient norm is unscaled.
+    def record_loss_scale(self, optim_wrapper) -> None:
+        """Remember the factor mmengine's AmpOptimWrapper multiplies the loss
+        by before backward, so that the logged gradient norm is unscaled.
+        Called every step, by :meth:`train_step` or by the multi-process
+        wrapper (:class:`vrm_det.engine.DistillerDataParallel`)."""
         scaler = getattr(optim_wrapper, 'loss_scaler', None)
         self._loss_scale = float(scaler.get_scale()) if scaler is not None else 1.0
+
+    def train_step(self, data, optim_wrapper):
+        self.record_loss_scale(optim_wrapper)
         return super().train_step(data, optim_wrapper)
 
     def forward(self, inputs: Tensor, data_samples: Optional[List] = None,

@@ -30,15 +30,19 @@ class ImageClassifierDistiller(BaseDistiller):
         distill_loss (dict): Config of the distillation loss.
         virtual_view (dict, optional): Config of the virtual-view augmentation.
         distill_warmup_iters (int): Linear warm-up of the distillation weight.
+        gather_vertices (bool): One graph over every process's vertices in a
+            multi-process run (see :class:`BaseDistiller`).
         init_cfg (dict, optional): Initialisation config.
     """
     model_registry = MMPRETRAIN_MODELS
 
     def __init__(self, student: dict, teacher: Union[dict, str], teacher_ckpt: str,
                  distill_loss: dict, virtual_view: Optional[dict] = None,
-                 distill_warmup_iters: int = 0, init_cfg: Optional[dict] = None) -> None:
+                 distill_warmup_iters: int = 0, gather_vertices: bool = False,
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(student, teacher, teacher_ckpt, distill_loss, virtual_view,
-                         distill_warmup_iters=distill_warmup_iters, init_cfg=init_cfg)
+                         distill_warmup_iters=distill_warmup_iters,
+                         gather_vertices=gather_vertices, init_cfg=init_cfg)
 
     def check_compatible(self, student, teacher) -> None:
         for role, model in (('student', student), ('teacher', teacher)):
