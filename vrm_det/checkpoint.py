@@ -66,12 +66,14 @@ def _refusal_reason(filename: str, error: Exception) -> str:
     return 'torch refused it: ' + ' '.join(str(error).split())
 
 
-def load_local_checkpoint(filename: str, map_location=None):
+def load_local_checkpoint(filename: str, map_location=None, weights_entry: str = 'state_dict'):
     """Load a local checkpoint with ``weights_only=True`` and a clear refusal.
 
     Args:
         filename (str): Path of the checkpoint.
         map_location: As in :func:`torch.load`.
+        weights_entry (str): The entry that holds the weights, named in the
+            refusal as the part to keep.
 
     Returns:
         dict: The checkpoint.
@@ -92,8 +94,8 @@ def load_local_checkpoint(filename: str, map_location=None):
             f'refused to load {filename}: {_refusal_reason(filename, error)}. '
             'Unpickling objects other than tensors and the types mmengine writes can '
             'run arbitrary code. If you trust the file, load it yourself with '
-            'torch.load(path, weights_only=False), keep only its "state_dict" and '
-            'save that with torch.save; or allow-list the type with '
+            f'torch.load(path, weights_only=False), keep only its "{weights_entry}" '
+            'and save that with torch.save; or allow-list the type with '
             'torch.serialization.add_safe_globals.') from None
 
 

@@ -1,1 +1,1 @@
-from . import distillers, losses, virtual_views  # noqa: F401
+from . import backbones, distillers, losses, virtual_views  # noqa: F401
