@@ -15,6 +15,12 @@ from .base_distiller import BaseDistiller
 ROI_VERTICES = ('all', 'foreground')
 
 
+def _cpu_autocast(feats) -> bool:
+    """Whether ``feats`` are computed under CPU autocast (bfloat16), where
+    mmcv's CPU kernels (NMS, RoIAlign) refuse anything but float32."""
+    return feats[0].device.type == 'cpu' and torch.is_autocast_enabled('cpu')
+
+
 @register_model
 class TwoStageDistiller(BaseDistiller):
     """Distil a two-stage detector's RoI classification logits.
@@ -108,6 +114,9 @@ class TwoStageDistiller(BaseDistiller):
         rpn_samples = copy.deepcopy(data_samples)
         for sample in rpn_samples:  # the RPN is class-agnostic
             sample.gt_instances.labels = torch.zeros_like(sample.gt_instances.labels)
+        if _cpu_autocast(feats):  # the proposals go through mmcv's NMS
+            with torch.autocast('cpu', enabled=False):
+                return self._rpn(tuple(level.float() for level in feats), data_samples)
         losses, proposals = student.rpn_head.loss_and_predict(
             feats, rpn_samples, proposal_cfg=proposal_cfg)
         losses = {(f'rpn_{k}' if 'loss' in k and 'rpn' not in k else k): v
@@ -149,6 +158,8 @@ class TwoStageDistiller(BaseDistiller):
                    with_virtual: bool) -> Dict[str, Tensor]:
         """RoI head outputs on the real view, and on the virtual view when
         ``feats`` holds both (the virtual RoIs index the second half)."""
+        if _cpu_autocast(feats):  # RoIAlign pools in float32; the head still autocasts
+            feats = tuple(level.float() for level in feats)
         if with_virtual:
             virtual_rois = rois.clone()
             virtual_rois[:, 0] += num_images
