@@ -104,9 +104,8 @@ def relative_error(a, b):
 @pytest.mark.parametrize('impl', ['fused', 'reference'])
 @pytest.mark.parametrize('relative_floor', [0.0, DEFAULT_EDGE_FLOOR])
 def test_matching_error_matches_float64(kind, impl, relative_floor):
-    S, V, T, W = make_logits(kind)
-    S.requires_grad_(True)
-    V.requires_grad_(True)
+    logits = [x.requires_grad_(True) for x in make_logits(kind)]
+    S, V, T, W = logits
     C = S.shape[1]
     s_floor = independent_floor(S, V, C, relative_floor)
     t_floor = independent_floor(T, W, C, relative_floor)
@@ -114,12 +113,13 @@ def test_matching_error_matches_float64(kind, impl, relative_floor):
     # Weights make the gradient check sensitive to every edge, not only the mean.
     weights = torch.rand(S.shape[0], V.shape[0], generator=torch.Generator().manual_seed(1))
     value = (compute(S, V, T, W, s_floor=s_floor, t_floor=t_floor) * weights).sum()
-    grads = torch.autograd.grad(value, [S, V])
+    # The teacher's gradient too: the function is symmetric in the two graphs.
+    grads = torch.autograd.grad(value, logits)
 
-    S64, V64 = S.detach().double().requires_grad_(), V.detach().double().requires_grad_()
-    expected = (independent_edge_error(S64, V64, T, W, s_floor=s_floor, t_floor=t_floor)
+    logits64 = [x.detach().double().requires_grad_() for x in logits]
+    expected = (independent_edge_error(*logits64, s_floor=s_floor, t_floor=t_floor)
                 * weights.double()).sum()
-    expected_grads = torch.autograd.grad(expected, [S64, V64])
+    expected_grads = torch.autograd.grad(expected, logits64)
     assert abs(value.item() - expected.item()) <= 1e-5 * abs(expected.item())
     for got, want in zip(grads, expected_grads):
         assert relative_error(got, want) <= 1e-5

@@ -194,10 +194,8 @@ def _centred(src: Tensor, dst: Tensor):
 
 def _expanded_sq_distance(src: Tensor, dst: Tensor):
     """``|src[i] - dst[j]|^2`` by expansion, and ``|src[i]|^2 + |dst[j]|^2``."""
-    src_sq = src.pow(2).sum(1)
-    dst_sq = dst.pow(2).sum(1)
-    scale = src_sq[:, None] + dst_sq[None, :]
-    return scale - 2 * src @ dst.T, scale
+    scale = src.pow(2).sum(1)[:, None] + dst.pow(2).sum(1)[None, :]
+    return torch.addmm(scale, src, dst.T, alpha=-2), scale
 
 
 @torch.no_grad()
@@ -230,6 +228,80 @@ def direct_edge_mask(s_src: Tensor, s_dst: Tensor, t_src: Tensor, t_dst: Tensor,
             | _ill_conditioned(*_expanded_sq_distance(*_centred(t_src, t_dst)), t_floor))
 
 
+class _ExpandedEdgeError(torch.autograd.Function):
+    """Per-edge error of centred vertex sets by expansion, and the mask of the
+    edges too ill-conditioned for it (their error is left 0 here).
+
+    The gradient is written out: through autograd the dozen elementwise steps
+    would each keep an (N, M) tensor; here the backward pass needs the two
+    squared distances and the inner products only.
+    """
+
+    @staticmethod
+    def forward(ctx, s_src, s_dst, t_src, t_dst, s_floor, t_floor):
+        s_dist_sq, s_scale = _expanded_sq_distance(s_src, s_dst)
+        t_dist_sq, t_scale = _expanded_sq_distance(t_src, t_dst)
+        direct = (_ill_conditioned(s_dist_sq, s_scale, s_floor)
+                  | _ill_conditioned(t_dist_sq, t_scale, t_floor))
+        del s_scale, t_scale
+        # <s_src[i] - s_dst[j], t_src[i] - t_dst[j]>
+        inner = torch.addmm((s_src * t_src).sum(1)[:, None] + (s_dst * t_dst).sum(1)[None, :],
+                            s_src, t_dst.T, alpha=-1).addmm_(t_src, s_dst.T, alpha=-1)
+        s_divisor_sq, t_divisor_sq, rsqrt_product = _divisors(
+            s_dist_sq, t_dist_sq, direct, s_floor, t_floor)
+        # |d / max(|d|, floor)|^2 + |e / max(|e|, floor)|^2 - 2 <d, e> / (...)
+        error = (s_dist_sq / s_divisor_sq).add_(t_dist_sq / t_divisor_sq)
+        error.sub_(inner * rsqrt_product, alpha=2).masked_fill_(direct, 0)
+        ctx.save_for_backward(s_src, s_dst, t_src, t_dst, s_floor, t_floor, s_dist_sq,
+                              t_dist_sq, inner, direct)
+        ctx.mark_non_differentiable(direct)
+        return error, direct
+
+    @staticmethod
+    def backward(ctx, grad, _):
+        (s_src, s_dst, t_src, t_dst, s_floor, t_floor, s_dist_sq, t_dist_sq, inner,
+         direct) = ctx.saved_tensors
+        grad = grad.masked_fill(direct, 0)
+        s_divisor_sq, t_divisor_sq, rsqrt_product = _divisors(
+            s_dist_sq, t_dist_sq, direct, s_floor, t_floor)
+        grad_inner = grad * rsqrt_product * -2
+        grads = [None] * 6
+        if any(ctx.needs_input_grad[:2]):
+            grad_dist = _dist_sq_weight(grad, s_dist_sq, s_floor, inner, rsqrt_product,
+                                        s_divisor_sq)
+            grads[:2] = _vertex_grads(grad_dist, grad_inner, s_src, s_dst, t_src, t_dst)
+        if any(ctx.needs_input_grad[2:4]):
+            grad_dist = _dist_sq_weight(grad, t_dist_sq, t_floor, inner, rsqrt_product,
+                                        t_divisor_sq)
+            grads[2:4] = _vertex_grads(grad_dist, grad_inner, t_src, t_dst, s_src, s_dst)
+        return tuple(grads)
+
+
+def _divisors(s_dist_sq, t_dist_sq, direct, s_floor, t_floor):
+    """``max(|d|, floor)^2`` of both graphs and ``1 / (max(|d|, f) max(|e|, f))``;
+    1 at the direct edges, whose expanded values are discarded."""
+    s_divisor_sq = s_dist_sq.clamp_min(s_floor.pow(2)).masked_fill_(direct, 1)
+    t_divisor_sq = t_dist_sq.clamp_min(t_floor.pow(2)).masked_fill_(direct, 1)
+    return s_divisor_sq, t_divisor_sq, (s_divisor_sq * t_divisor_sq).rsqrt_()
+
+
+def _dist_sq_weight(grad, dist_sq, floor, inner, rsqrt_product, divisor_sq):
+    """``grad * d error / d |d|^2``: above the floor only the normalisation of
+    the inner product depends on ``|d|``, below it only ``|d|^2 / floor^2``."""
+    above = dist_sq > floor.pow(2)
+    return torch.where(above, inner * rsqrt_product / divisor_sq, floor.pow(-2)).mul_(grad)
+
+
+def _vertex_grads(grad_dist, grad_inner, src, dst, other_src, other_dst):
+    """Gradients of ``sum grad_dist * |src[i] - dst[j]|^2
+    + grad_inner * <src[i] - dst[j], other_src[i] - other_dst[j]>`` in src, dst."""
+    grad_src = (src * (2 * grad_dist.sum(1))[:, None] + other_src * grad_inner.sum(1)[:, None]
+                - 2 * grad_dist @ dst - grad_inner @ other_dst)
+    grad_dst = (dst * (2 * grad_dist.sum(0))[:, None] + other_dst * grad_inner.sum(0)[:, None]
+                - 2 * grad_dist.T @ src - grad_inner.T @ other_src)
+    return grad_src, grad_dst
+
+
 def edge_matching_error_fused(s_src: Tensor, s_dst: Tensor, t_src: Tensor,
                               t_dst: Tensor, s_floor: Floor = 0.0,
                               t_floor: Floor = 0.0) -> Tensor:
@@ -251,28 +323,12 @@ def edge_matching_error_fused(s_src: Tensor, s_dst: Tensor, t_src: Tensor,
         Tensor: Shape (N, M), the error of edge ``(i, j)``.
     """
     s_floor, t_floor = _floored(s_floor, s_src), _floored(t_floor, t_src)
-    cs_src, cs_dst = _centred(s_src, s_dst)
-    ct_src, ct_dst = _centred(t_src, t_dst)
-    s_dist_sq, s_scale = _expanded_sq_distance(cs_src, cs_dst)
-    t_dist_sq, t_scale = _expanded_sq_distance(ct_src, ct_dst)
-    direct = (_ill_conditioned(s_dist_sq, s_scale, s_floor)
-              | _ill_conditioned(t_dist_sq, t_scale, t_floor))
-
-    # max(|d|, floor)^2; the entries replaced below get 1 so that their
-    # (discarded) gradients stay finite.
-    one = torch.ones((), dtype=s_dist_sq.dtype, device=s_dist_sq.device)
-    s_divisor_sq = torch.where(direct, one, s_dist_sq.clamp_min(s_floor.pow(2)))
-    t_divisor_sq = torch.where(direct, one, t_dist_sq.clamp_min(t_floor.pow(2)))
-
-    # <s_src[i] - s_dst[j], t_src[i] - t_dst[j]>
-    inner = ((cs_src * ct_src).sum(1)[:, None] - cs_src @ ct_dst.T
-             - ct_src @ cs_dst.T + (cs_dst * ct_dst).sum(1)[None, :])
-    # |d / max(|d|, floor)|^2 + |e / max(|e|, floor)|^2 - 2 <d, e> / (...)
-    error = (s_dist_sq / s_divisor_sq + t_dist_sq / t_divisor_sq
-             - 2 * inner * (s_divisor_sq * t_divisor_sq).rsqrt())
-
+    error, direct = _ExpandedEdgeError.apply(*_centred(s_src, s_dst), *_centred(t_src, t_dst),
+                                             s_floor, t_floor)
     # Direct edges come from the uncentred inputs: centring rounds them.
     rows, cols = direct.nonzero(as_tuple=True)
+    if not len(rows):
+        return error
     s_edge = _divide_by_floored_norm(s_src[rows] - s_dst[cols], s_floor)
     t_edge = _divide_by_floored_norm(t_src[rows] - t_dst[cols], t_floor)
     return error.index_put((rows, cols), edge_penalty(s_edge - t_edge))
