@@ -1,0 +1,11 @@
+# The KD benchmark's resnet32x4 (HobbitLong/RepDistiller models/resnet.py) with a CIFAR-100 head:
+# vrm_det.models.backbones.cifar_classifier('resnet32x4') with the benchmark's normalisation.
+_base_ = ['./cifar100_preprocessor.py']
+
+model = dict(
+    type='ImageClassifier',
+    data_preprocessor=_base_.cifar100_preprocessor,
+    backbone=dict(type='CifarResNet', arch='resnet32x4'),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(type='LinearClsHead', num_classes=100, in_channels=256,
+              loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))

@@ -1,0 +1,12 @@
+# DKD: ResNet50 -> MobileNetV2 on CIFAR-100, the VRM config with the loss swapped, at DKD's
+# CIFAR-100 setting: CE_WEIGHT 1, ALPHA 1, T 4, WARMUP 20 epochs (megvii-research/mdistiller
+# mdistiller/engine/cfg.py) and this pair's BETA: 8, the default, as
+# configs/cifar100/dkd/res50_mv2.yaml sets none.
+_base_ = ['../vrm/vrm_resnet50-mobilenetv2_cifar100.py']
+model = dict(
+    distill_loss=dict(_delete_=True, type='DKDLoss', alpha=1.0, beta=8.0, temperature=4.0,
+                      loss_weight=1.0),
+    # mdistiller scales DKD by min(epoch / 20, 1), epochs counted from 1; here the factor
+    # rises per iteration and reaches 1 after 20 epochs of 782 iterations
+    # (ceil(50000 / 64), the last batch of each epoch kept): 20 x 782 = 15640.
+    distill_warmup_iters=15640)
