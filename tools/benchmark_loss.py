@@ -199,6 +199,7 @@ def main():
         else:
             shapes = [tuple(int(n) for n in scale.split(':')[1:]) for scale in args.scales]
         runs += [(method, distribution) + shape for shape in shapes for method in args.methods]
+    runs = list(dict.fromkeys(runs))  # captured files of one shape share the i.i.d. runs
     records = []
     for index, (method, distribution, batch, num_classes) in enumerate(runs, 1):
         print(f'[{index}/{len(runs)}] {distribution} B={batch} C={num_classes} {method}',

@@ -5,6 +5,15 @@ process, with the student's sampler keeping ``--rois`` RoIs per image. For
 the distillers it also times the distillation loss alone (forward + backward
 on the logits captured from the step) and prints its share of the step.
 
+Each distiller step is measured against its floor, in the same process, on
+the same images, alternating with it: the work no implementation of the
+method can skip. For VRM that is the student's forward and backward on both
+views (its own detection losses on the real view, the RoI head on the same
+RoIs of the virtual view), the teacher's forward on both views and the
+optimizer step; for KD the same on the real view alone. The floor's virtual
+images are made once, outside the timing. A per-phase breakdown of both
+shows where the step spends what lies above its floor.
+
     python tools/benchmark_step.py                    # 512 RoIs/image, 2 images of 320 px
     python tools/benchmark_step.py --json work_dirs/benchmark_step.json
 """
@@ -14,6 +23,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from vrm_det.utils.profiling import write_records
@@ -25,6 +35,58 @@ SETUPS = {
     'vrm': CONFIGS / 'vrm_faster-rcnn_r18-w32-w8_fpn_toy.py',
 }
 TEACHER = CONFIGS / 'faster-rcnn_r18-w32_fpn_toy.py'
+PHASES = ('preprocess', 'virtual view', 'student real', 'student virtual', 'student (both views)',
+          'RPN + sampling', 'RoI heads', 'teacher', 'loss', 'backward', 'optimizer', 'other')
+
+
+def floor_losses(model, inputs, data_samples, virtual):
+    """The losses of a distiller step without the distillation: the student's
+    detection losses on the real view, its RoI head on the same RoIs of the
+    virtual view (a zero-weight stand-in loss keeps that branch in the
+    backward pass) and the teacher's forward on every view the step uses."""
+    import torch
+    from mmdet.structures.bbox import bbox2roi
+
+    num_images = len(inputs)
+    image_sizes = [sample.metainfo['img_shape'][:2] for sample in data_samples]
+    with_virtual = virtual is not None
+    real_feats, all_feats = model.student_features(inputs, virtual)
+    losses, proposals = model._rpn(real_feats, data_samples)
+    sampling_results = model._sample_rois(real_feats, proposals, data_samples)
+    rois = bbox2roi([res.priors for res in sampling_results])
+    scores = model.score_rois(model.student, all_feats if with_virtual else real_feats, rois,
+                              num_images, with_virtual)
+    num_rois = len(rois)
+    roi_head = model.student.roi_head
+    losses.update(roi_head.bbox_head.loss_and_target(
+        cls_score=scores['cls_score'][:num_rois], bbox_pred=scores['bbox_pred'][:num_rois],
+        rois=rois, sampling_results=sampling_results,
+        rcnn_train_cfg=roi_head.train_cfg)['loss_bbox'])
+    if with_virtual:
+        losses['loss_virtual_stand_in'] = 0 * scores['cls_score'][num_rois:].mean()
+    with torch.no_grad():
+        model.score_rois(model.teacher, model.teacher_features(inputs, virtual, image_sizes),
+                         rois, num_images, with_virtual)
+    return losses
+
+
+def time_phases(timer, model, optim_wrapper):
+    """Label the methods a distiller step runs with the phases of the breakdown."""
+    both_views_at_once = model._batch_norm_frozen()
+    timer.time(model.data_preprocessor, 'forward', 'preprocess')
+    timer.time(model, 'make_virtual_inputs', 'virtual view')
+    timer.time(model.student, 'extract_feat',
+               lambda index: 'student (both views)' if both_views_at_once
+               else ('student real', 'student virtual')[min(index, 1)])
+    timer.time(model, '_rpn', 'RPN + sampling')
+    timer.time(model, '_sample_rois', 'RPN + sampling')
+    timer.time(model, 'score_rois', 'RoI heads')
+    timer.time(model.student.roi_head.bbox_head, 'loss_and_target', 'RoI heads')
+    timer.time(model, 'teacher_features', 'teacher')
+    timer.time(model, 'distill', 'loss')
+    timer.time(optim_wrapper, 'backward', 'backward')
+    timer.time(optim_wrapper, 'step', 'optimizer')
+    timer.time(optim_wrapper, 'zero_grad', 'optimizer')
 
 
 def run_worker(setup, teacher_ckpt, args):
@@ -36,7 +98,7 @@ def run_worker(setup, teacher_ckpt, args):
     from vrm_det.datasets import synthetic_detection_batch
     from vrm_det.models.distillers import capture_distill_inputs
     from vrm_det.registry import MMDET_MODELS
-    from vrm_det.utils.profiling import PeakMemory, median_ms, timed_runs
+    from vrm_det.utils.profiling import PeakMemory, PhaseTimer, median_ms, median_phases, timed_runs
 
     cfg = Config.fromfile(str(SETUPS[setup]))
     init_default_scope('mmdet')
@@ -58,23 +120,82 @@ def run_worker(setup, teacher_ckpt, args):
 
     with PeakMemory() as memory:
         step()  # the first step allocates what the step needs; later ones reuse it
-    times = timed_runs(step, args.min_repeats, args.budget_s)
-    record = dict(setup=setup, step_ms=median_ms(times), peak_mb=round(memory.peak_mb, 1),
-                  repeats=len(times), images=args.images, image_size=args.image_size,
-                  rois_per_image=args.rois)
-    if distilling:
-        captured = capture_distill_inputs(model, data)
-        inputs = {k: v.clone().requires_grad_(k.startswith('student'))
-                  if v.is_floating_point() else v for k, v in captured.items()}
+    record = dict(setup=setup, peak_mb=round(memory.peak_mb, 1), images=args.images,
+                  image_size=args.image_size, rois_per_image=args.rois)
+    if not distilling:
+        times = timed_runs(step, args.min_repeats, args.budget_s)
+        record.update(step_ms=median_ms(times), repeats=len(times))
+        print(json.dumps(record))
+        return
 
-        def loss_step():
-            losses = model.distill_loss(**inputs)
-            sum(v for k, v in losses.items() if 'loss' in k).backward()
+    with torch.no_grad():
+        batch = model.data_preprocessor(data, True)
+        image_sizes = [sample.metainfo['img_shape'][:2] for sample in batch['data_samples']]
+        fixed_virtual = model.make_virtual_inputs(batch['inputs'], image_sizes)
 
-        record['vertices'] = len(inputs['student_logits'])
-        record['loss_ms'] = median_ms(timed_runs(loss_step, args.min_repeats, args.budget_s))
-        record['loss_share'] = record['loss_ms'] / record['step_ms']
+    def floor_step():
+        with optim_wrapper.optim_context(model):
+            prepared = model.data_preprocessor(data, True)
+            losses = floor_losses(model, prepared['inputs'], prepared['data_samples'],
+                                  fixed_virtual)
+        optim_wrapper.update_params(model.parse_losses(losses)[0])
+
+    floor_step()
+    start = time.perf_counter()
+    step()
+    pair_s = 2 * (time.perf_counter() - start)
+    repeats = max(args.min_repeats, min(50, int(args.budget_s / pair_s)))
+    timer = PhaseTimer()
+    time_phases(timer, model, optim_wrapper)
+    step_runs, floor_runs = [], []
+    for _ in range(repeats):  # alternating, so that load on the machine hits both alike
+        step_runs.append(timer.measure(step))
+        floor_runs.append(timer.measure(floor_step))
+    timer.remove()
+    record.update(repeats=repeats, phases=median_phases(step_runs),
+                  floor_phases=median_phases(floor_runs), threads=torch.get_num_threads())
+    record['step_ms'] = record['phases']['total']
+    record['floor_ms'] = record['floor_phases']['total']
+    record['floor_ratio'] = record['step_ms'] / record['floor_ms']
+
+    captured = capture_distill_inputs(model, data)
+    inputs = {k: v.clone().requires_grad_(k.startswith('student'))
+              if v.is_floating_point() else v for k, v in captured.items()}
+
+    def loss_step():
+        losses = model.distill_loss(**inputs)
+        sum(v for k, v in losses.items() if 'loss' in k).backward()
+
+    record['vertices'] = len(inputs['student_logits'])
+    record['loss_ms'] = median_ms(timed_runs(loss_step, args.min_repeats, args.budget_s))
+    record['loss_share'] = record['loss_ms'] / record['step_ms']
     print(json.dumps(record))
+
+
+def format_tables(records, args):
+    base = next((r for r in records if r['setup'] == 'student'), None)
+    lines = [f"{args.images} images of {args.image_size} px, {args.rois} RoIs/image",
+             f"{'setup':<8} {'step ms':>9} {'x student':>10} {'floor ms':>9} {'x floor':>8} "
+             f"{'peak MB':>9} {'vertices':>9} {'loss ms':>8} {'loss share':>11}"]
+    for r in records:
+        ratio = f"{r['step_ms'] / base['step_ms']:.2f}" if base else ''
+        floor = f"{r['floor_ms']:.1f}" if 'floor_ms' in r else ''
+        floor_ratio = f"{r['floor_ratio']:.2f}" if 'floor_ratio' in r else ''
+        loss = f"{r['loss_ms']:.1f}" if 'loss_ms' in r else ''
+        share = f"{100 * r['loss_share']:.1f}%" if 'loss_share' in r else ''
+        lines.append(f"{r['setup']:<8} {r['step_ms']:>9.1f} {ratio:>10} {floor:>9} "
+                     f"{floor_ratio:>8} {r['peak_mb']:>9.1f} {r.get('vertices', ''):>9} "
+                     f"{loss:>8} {share:>11}")
+    for r in records:
+        if 'phases' not in r:
+            continue
+        lines += ['', f"{r['setup']}: median ms per phase ({r['repeats']} steps and floors, "
+                  'alternating)', f"{'phase':<22} {'step':>8} {'floor':>8} {'above floor':>12}"]
+        for phase in PHASES + ('total',):
+            step, floor = r['phases'].get(phase, 0.0), r['floor_phases'].get(phase, 0.0)
+            if step or floor:
+                lines.append(f'{phase:<22} {step:>8.1f} {floor:>8.1f} {step - floor:>12.1f}')
+    return '\n'.join(lines)
 
 
 def main():
@@ -117,16 +238,7 @@ def main():
                 sys.exit(f'{setup} failed:\n{done.stderr[-2000:]}')
             records.append(json.loads(done.stdout.strip().splitlines()[-1]))
 
-    base = next((r for r in records if r['setup'] == 'student'), None)
-    print(f"{args.images} images of {args.image_size} px, {args.rois} RoIs/image")
-    print(f"{'setup':<8} {'step ms':>9} {'x student':>10} {'peak MB':>9} {'vertices':>9} "
-          f"{'loss ms':>8} {'loss share':>11}")
-    for r in records:
-        ratio = f"{r['step_ms'] / base['step_ms']:.2f}" if base else ''
-        loss = f"{r['loss_ms']:.1f}" if 'loss_ms' in r else ''
-        share = f"{100 * r['loss_share']:.1f}%" if 'loss_share' in r else ''
-        print(f"{r['setup']:<8} {r['step_ms']:>9.1f} {ratio:>10} {r['peak_mb']:>9.1f} "
-              f"{r.get('vertices', ''):>9} {loss:>8} {share:>11}")
+    print(format_tables(records, args))
     if args.json:
         write_records(args.json, records)
 

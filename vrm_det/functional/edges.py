@@ -199,8 +199,9 @@ def _expanded_sq_distance(src: Tensor, dst: Tensor):
 
 
 @torch.no_grad()
-def _ill_conditioned(dist_sq: Tensor, scale: Tensor, floor: Tensor) -> Tensor:
-    """Edges whose expanded error loses more than two digits.
+def _ill_conditioned(divisor_sq: Tensor, scale: Tensor) -> Tensor:
+    """Edges whose expanded error loses more than two digits, from their
+    ``max(|d|, floor)^2`` and the ``|src[i]|^2 + |dst[j]|^2`` of the expansion.
 
     Below the floor an edge's error is ``|d - e|^2 / floor^2``: the rounding
     of ``|d|^2`` counts against ``floor^2``, not against ``|d|^2``, so short
@@ -209,7 +210,6 @@ def _ill_conditioned(dist_sq: Tensor, scale: Tensor, floor: Tensor) -> Tensor:
     the vertices' spread need the difference itself, and so do edges of zero
     length without a floor (their direction is undefined).
     """
-    divisor_sq = dist_sq.clamp_min(floor.pow(2))
     return (divisor_sq * _CANCELLATION_RATIO <= scale) | (divisor_sq <= _ZERO_NORM**2)
 
 
@@ -223,82 +223,80 @@ def direct_edge_mask(s_src: Tensor, s_dst: Tensor, t_src: Tensor, t_dst: Tensor,
     Returns:
         Tensor: Bool, shape (N, M).
     """
-    s_floor, t_floor = _floored(s_floor, s_src), _floored(t_floor, t_src)
-    return (_ill_conditioned(*_expanded_sq_distance(*_centred(s_src, s_dst)), s_floor)
-            | _ill_conditioned(*_expanded_sq_distance(*_centred(t_src, t_dst)), t_floor))
+    masks = []
+    for src, dst, floor in ((s_src, s_dst, s_floor), (t_src, t_dst, t_floor)):
+        dist_sq, scale = _expanded_sq_distance(*_centred(src, dst))
+        masks.append(_ill_conditioned(dist_sq.clamp_min(_floored(floor, src).pow(2)), scale))
+    return masks[0] | masks[1]
 
 
 class _ExpandedEdgeError(torch.autograd.Function):
     """Per-edge error of centred vertex sets by expansion, and the mask of the
     edges too ill-conditioned for it (their error is left 0 here).
 
-    The gradient is written out: through autograd the dozen elementwise steps
-    would each keep an (N, M) tensor; here the backward pass needs the two
-    squared distances and the inner products only.
+    The gradient is written out: through autograd every elementwise step
+    would keep an (N, M) tensor and take a pass of its own backward.
     """
 
     @staticmethod
     def forward(ctx, s_src, s_dst, t_src, t_dst, s_floor, t_floor):
         s_dist_sq, s_scale = _expanded_sq_distance(s_src, s_dst)
         t_dist_sq, t_scale = _expanded_sq_distance(t_src, t_dst)
-        direct = (_ill_conditioned(s_dist_sq, s_scale, s_floor)
-                  | _ill_conditioned(t_dist_sq, t_scale, t_floor))
+        # max(|d|, floor)^2, set to 1 at the direct edges (whose values are
+        # replaced) so that nothing there divides by zero.
+        s_divisor_sq = s_dist_sq.clamp_min(s_floor.pow(2))
+        t_divisor_sq = t_dist_sq.clamp_min(t_floor.pow(2))
+        direct = _ill_conditioned(s_divisor_sq, s_scale)
+        direct |= _ill_conditioned(t_divisor_sq, t_scale)
         del s_scale, t_scale
-        # <s_src[i] - s_dst[j], t_src[i] - t_dst[j]>
-        inner = torch.addmm((s_src * t_src).sum(1)[:, None] + (s_dst * t_dst).sum(1)[None, :],
-                            s_src, t_dst.T, alpha=-1).addmm_(t_src, s_dst.T, alpha=-1)
-        s_divisor_sq, t_divisor_sq, rsqrt_product = _divisors(
-            s_dist_sq, t_dist_sq, direct, s_floor, t_floor)
+        s_divisor_sq.masked_fill_(direct, 1)
+        t_divisor_sq.masked_fill_(direct, 1)
+        # <d, e> / (max(|d|, floor) max(|e|, floor)) for the student edge
+        # d = s_src[i] - s_dst[j] and the teacher edge e = t_src[i] - t_dst[j]
+        rsqrt_product = (s_divisor_sq * t_divisor_sq).rsqrt_()
+        normalised_inner = torch.addmm(
+            (s_src * t_src).sum(1)[:, None] + (s_dst * t_dst).sum(1)[None, :],
+            s_src, t_dst.T, alpha=-1).addmm_(t_src, s_dst.T, alpha=-1).mul_(rsqrt_product)
         # |d / max(|d|, floor)|^2 + |e / max(|e|, floor)|^2 - 2 <d, e> / (...)
-        error = (s_dist_sq / s_divisor_sq).add_(t_dist_sq / t_divisor_sq)
-        error.sub_(inner * rsqrt_product, alpha=2).masked_fill_(direct, 0)
-        ctx.save_for_backward(s_src, s_dst, t_src, t_dst, s_floor, t_floor, s_dist_sq,
-                              t_dist_sq, inner, direct)
+        error = s_dist_sq.div_(s_divisor_sq).add_(t_dist_sq.div_(t_divisor_sq))
+        error.sub_(normalised_inner, alpha=2).masked_fill_(direct, 0)
+        ctx.save_for_backward(s_src, s_dst, t_src, t_dst, s_floor, t_floor, s_divisor_sq,
+                              t_divisor_sq, rsqrt_product, normalised_inner, direct)
         ctx.mark_non_differentiable(direct)
         return error, direct
 
     @staticmethod
     def backward(ctx, grad, _):
-        (s_src, s_dst, t_src, t_dst, s_floor, t_floor, s_dist_sq, t_dist_sq, inner,
-         direct) = ctx.saved_tensors
+        (s_src, s_dst, t_src, t_dst, s_floor, t_floor, s_divisor_sq, t_divisor_sq,
+         rsqrt_product, normalised_inner, direct) = ctx.saved_tensors
         grad = grad.masked_fill(direct, 0)
-        s_divisor_sq, t_divisor_sq, rsqrt_product = _divisors(
-            s_dist_sq, t_dist_sq, direct, s_floor, t_floor)
-        grad_inner = grad * rsqrt_product * -2
+        # d error / d <d, e> is -2 * rsqrt_product; the -2 is applied to the (N, D) results.
+        grad_inner = grad * rsqrt_product
         grads = [None] * 6
         if any(ctx.needs_input_grad[:2]):
-            grad_dist = _dist_sq_weight(grad, s_dist_sq, s_floor, inner, rsqrt_product,
-                                        s_divisor_sq)
+            grad_dist = _dist_sq_weight(grad, s_divisor_sq, s_floor, normalised_inner)
             grads[:2] = _vertex_grads(grad_dist, grad_inner, s_src, s_dst, t_src, t_dst)
         if any(ctx.needs_input_grad[2:4]):
-            grad_dist = _dist_sq_weight(grad, t_dist_sq, t_floor, inner, rsqrt_product,
-                                        t_divisor_sq)
+            grad_dist = _dist_sq_weight(grad, t_divisor_sq, t_floor, normalised_inner)
             grads[2:4] = _vertex_grads(grad_dist, grad_inner, t_src, t_dst, s_src, s_dst)
         return tuple(grads)
 
 
-def _divisors(s_dist_sq, t_dist_sq, direct, s_floor, t_floor):
-    """``max(|d|, floor)^2`` of both graphs and ``1 / (max(|d|, f) max(|e|, f))``;
-    1 at the direct edges, whose expanded values are discarded."""
-    s_divisor_sq = s_dist_sq.clamp_min(s_floor.pow(2)).masked_fill_(direct, 1)
-    t_divisor_sq = t_dist_sq.clamp_min(t_floor.pow(2)).masked_fill_(direct, 1)
-    return s_divisor_sq, t_divisor_sq, (s_divisor_sq * t_divisor_sq).rsqrt_()
-
-
-def _dist_sq_weight(grad, dist_sq, floor, inner, rsqrt_product, divisor_sq):
+def _dist_sq_weight(grad, divisor_sq, floor, normalised_inner):
     """``grad * d error / d |d|^2``: above the floor only the normalisation of
     the inner product depends on ``|d|``, below it only ``|d|^2 / floor^2``."""
-    above = dist_sq > floor.pow(2)
-    return torch.where(above, inner * rsqrt_product / divisor_sq, floor.pow(-2)).mul_(grad)
+    floor_sq = floor.pow(2)
+    weight = normalised_inner / divisor_sq
+    return weight.masked_fill_(divisor_sq <= floor_sq, floor_sq.reciprocal()).mul_(grad)
 
 
 def _vertex_grads(grad_dist, grad_inner, src, dst, other_src, other_dst):
-    """Gradients of ``sum grad_dist * |src[i] - dst[j]|^2
-    + grad_inner * <src[i] - dst[j], other_src[i] - other_dst[j]>`` in src, dst."""
-    grad_src = (src * (2 * grad_dist.sum(1))[:, None] + other_src * grad_inner.sum(1)[:, None]
-                - 2 * grad_dist @ dst - grad_inner @ other_dst)
-    grad_dst = (dst * (2 * grad_dist.sum(0))[:, None] + other_dst * grad_inner.sum(0)[:, None]
-                - 2 * grad_dist.T @ src - grad_inner.T @ other_src)
+    """Gradients in src and dst of ``sum grad_dist * |src[i] - dst[j]|^2
+    - 2 grad_inner * <src[i] - dst[j], other_src[i] - other_dst[j]>``."""
+    grad_src = 2 * (src * grad_dist.sum(1)[:, None] - grad_dist @ dst
+                    - other_src * grad_inner.sum(1)[:, None] + grad_inner @ other_dst)
+    grad_dst = 2 * (dst * grad_dist.sum(0)[:, None] - grad_dist.T @ src
+                    - other_dst * grad_inner.sum(0)[:, None] + grad_inner.T @ other_src)
     return grad_src, grad_dst
 
 

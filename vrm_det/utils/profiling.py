@@ -64,3 +64,64 @@ def write_records(path: str, records: List[dict]) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, 'w') as out:
         json.dump(records, out, indent=1)
+
+
+class PhaseTimer:
+    """Wall time spent in named methods of given objects, per call of a step.
+
+    ``timer.time(obj, 'method', 'phase')`` replaces the method on that one
+    instance (never on its class) by a timed call; ``label`` may instead be
+    a function of the method's call index within the step, for a method
+    that serves several phases in turn. :meth:`measure` runs a step and
+    returns the seconds per phase, with ``'other'`` for the step's time
+    outside every timed method. Timed methods must not call one another.
+    """
+
+    def __init__(self):
+        self._phases = {}
+        self._calls = {}
+        self._restore = []
+
+    def time(self, obj, method: str, label) -> None:
+        original = getattr(obj, method)
+        label_of = label if callable(label) else (lambda index: label)
+
+        def timed(*args, **kwargs):
+            index = self._calls[method] = self._calls.get(method, -1) + 1
+            phase = label_of(index)
+            start = time.perf_counter()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                self._phases[phase] = (self._phases.get(phase, 0.0)
+                                       + time.perf_counter() - start)
+
+        setattr(obj, method, timed)
+        self._restore.append((obj, method, method in vars(obj), original))
+
+    def measure(self, step: Callable[[], object]) -> dict:
+        """Run ``step`` once; seconds per phase, ``'other'`` and ``'total'``."""
+        self._phases, self._calls = {}, {}
+        start = time.perf_counter()
+        step()
+        total = time.perf_counter() - start
+        phases = dict(self._phases)
+        phases['other'] = total - sum(phases.values())
+        phases['total'] = total
+        return phases
+
+    def remove(self) -> None:
+        """Put every timed method back."""
+        for obj, method, own, original in reversed(self._restore):
+            if own:
+                setattr(obj, method, original)
+            else:
+                delattr(obj, method)
+        self._restore = []
+
+
+def median_phases(runs: List[dict]) -> dict:
+    """Median milliseconds of every phase over runs of :meth:`PhaseTimer.measure`."""
+    names = dict.fromkeys(name for run in runs for name in run)
+    return {name: 1e3 * statistics.median(run.get(name, 0.0) for run in runs)
+            for name in names}
