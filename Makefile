@@ -23,8 +23,10 @@ MMCV_ENV := MMCV_WITH_OPS=1
 MMCV_PIP_FLAGS :=
 endif
 ARGS ?=
+# make demo SEEDS=1: a quick look with one seed (default: three)
+SEEDS ?= 3
 
-.PHONY: install test lint demo clean
+.PHONY: install test lint demo demo-cls clean
 
 install: $(STAMPS)/vrm_det
 	@$(PY) -c "import vrm_det, mmcv.ops, mmdet, mmpretrain, torchvision.ops; \
@@ -69,7 +71,11 @@ test: lint
 	$(PY) -m pytest tests
 
 demo: install
-	$(PY) tools/demo.py $(ARGS)
+	$(PY) tools/demo.py --seeds $(shell seq 0 $$(($(SEEDS) - 1))) $(ARGS)
+
+# Fashion-MNIST (real photographs): apt-get install dataset-fashion-mnist first
+demo-cls: install
+	$(PY) tools/demo_cls.py --seeds $(shell seq 0 $$(($(SEEDS) - 1))) $(ARGS)
 
 clean:
 	rm -rf $(VENV) work_dirs

@@ -11,7 +11,11 @@ from vrm_det.models.losses import DistillLoss
 from vrm_det.registry import MMDET_MODELS
 
 CONFIGS = Path(__file__).parents[1] / 'configs'
-ALL = sorted(p for p in CONFIGS.rglob('*.py') if '_base_' not in p.parts)
+# Detection configs (mmdet's registry); the classification ones (mmpretrain's)
+# are built in test_classification_configs.py and test_fashion_mnist_demo.py.
+CLASSIFICATION = ('classification', 'fashion_mnist')
+ALL = sorted(p for p in CONFIGS.rglob('*.py')
+             if '_base_' not in p.parts and not set(CLASSIFICATION) & set(p.parts))
 COCO_PAIRS = ['r101-r18', 'r101-r50', 'r50-mobilenetv2']
 
 
@@ -79,3 +83,31 @@ def test_dkd_configs_use_dkd_authors_detection_setting(pair):
     cfg = Config.fromfile(str(CONFIGS / 'dkd' / f'dkd_faster-rcnn_{pair}_fpn_1x_coco.py'))
     loss = cfg.model.distill_loss
     assert (loss.alpha, loss.beta, loss.temperature) == (1.0, 0.25, 1.0)
+
+
+@pytest.mark.parametrize('pair', COCO_PAIRS)
+def test_kd_and_dist_configs_use_published_detection_settings(pair):
+    """KD: Chen et al., NeurIPS 2017, Sec. 3.1 (T = 1, soft and hard losses
+    weighted equally). DIST: hunto/DIST_KD, segmentation/losses/dist_kd.py
+    (beta = gamma = 1, no temperature, weight 1)."""
+    kd = Config.fromfile(str(CONFIGS / 'kd' / f'kd_faster-rcnn_{pair}_fpn_1x_coco.py'))
+    assert (kd.model.distill_loss.temperature, kd.model.distill_loss.loss_weight) == (1.0, 1.0)
+    dist = Config.fromfile(str(CONFIGS / 'dist' / f'dist_faster-rcnn_{pair}_fpn_1x_coco.py'))
+    loss = dist.model.distill_loss
+    assert (loss.inter_weight, loss.intra_weight, loss.temperature, loss.loss_weight) == (
+        1.0, 1.0, 1.0, 1.0)
+
+
+@pytest.mark.parametrize('method', ['kd', 'dkd', 'dist'])
+def test_toy_baseline_configs_differ_from_toy_vrm_only_in_the_loss(method):
+    vrm = Config.fromfile(str(CONFIGS / 'toy' / 'vrm_faster-rcnn_r18-w32-w8_fpn_toy.py'))
+    other = Config.fromfile(str(CONFIGS / 'toy' / f'{method}_faster-rcnn_r18-w32-w8_fpn_toy.py'))
+    coco = Config.fromfile(str(CONFIGS / method / f'{method}_faster-rcnn_r101-r18_fpn_1x_coco.py'))
+    assert other.model.distill_loss == coco.model.distill_loss
+    vrm_cfg, other_cfg = vrm.to_dict(), other.to_dict()
+    vrm_cfg['model'].pop('distill_loss')
+    other_cfg['model'].pop('distill_loss')
+    for cfg in (vrm_cfg, other_cfg):
+        for key in ('kd_loss', 'dkd_loss', 'dist_loss'):
+            cfg.pop(key, None)
+    assert vrm_cfg == other_cfg

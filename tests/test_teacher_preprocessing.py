@@ -73,3 +73,33 @@ def test_teacher_batch_augments_are_refused_at_build_time(toy_teacher_ckpt):
         dict(type='BatchSyncRandomResize', random_size_range=(96, 160), interval=1)]
     with pytest.raises(ValueError, match='batch_augments.*move the images'):
         build_distiller(TOY_VRM, toy_teacher_ckpt, teacher=teacher)
+
+
+def test_top_level_data_preprocessor_of_mmpretrain_style_configs(tmp_path):
+    """mmpretrain's configs keep the normalisation in a top-level
+    ``data_preprocessor`` that mmengine's Runner merges into the model: the
+    teacher's config file and the distiller config (for the student) are read
+    the same way."""
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    from test_classifier_distiller import classifier
+    init_default_scope('mmpretrain')
+    teacher = classifier(16)
+    teacher_norm = teacher.pop('data_preprocessor')
+    teacher_norm.update(mean=[10.0, 20.0, 30.0], std=[2.0, 3.0, 4.0])
+    teacher_file = tmp_path / 'teacher.py'
+    teacher_file.write_text(f'model = {teacher!r}\ndata_preprocessor = {teacher_norm!r}\n')
+    ckpt = tmp_path / 'teacher.pth'
+    torch.save({'state_dict': MODELS.build(dict(teacher, data_preprocessor=teacher_norm))
+                .state_dict()}, ckpt)
+    student = classifier(8)
+    student_norm = student.pop('data_preprocessor')
+    model = MODELS.build(dict(type='ImageClassifierDistiller', student=student,
+                              teacher=str(teacher_file), teacher_ckpt=str(ckpt),
+                              distill_loss=dict(type='KDLoss'),
+                              data_preprocessor=student_norm))
+    assert model.teacher.data_preprocessor.mean.flatten().tolist() == [10.0, 20.0, 30.0]
+    assert model.teacher.data_preprocessor.std.flatten().tolist() == [2.0, 3.0, 4.0]
+    torch.testing.assert_close(model.data_preprocessor.mean.flatten(),
+                               torch.tensor(student_norm['mean']))
+    assert model._teacher_renormalises

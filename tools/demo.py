@@ -1,8 +1,11 @@
-"""The main job on an embedded default: toy COCO, a teacher, a student three ways.
+"""The main job on an embedded default: toy COCO, a teacher, and one student
+trained alone, with the virtual view (control), with KD and with VRM, over seeds.
 
-    python tools/demo.py                                   # the toy default (make demo)
-    python tools/demo.py --data-root data/my_coco \\
-        --teacher-config T.py --student-config S.py --kd-config K.py --vrm-config V.py
+    python tools/demo.py                          # the toy default (make demo): 3 seeds
+    python tools/demo.py --seeds 0                # a quick look: one seed
+    python tools/demo.py --all-baselines          # DKD and DIST arms too
+    python tools/demo.py --data-root data/my_coco --teacher-config T.py \\
+        --student-config S.py --control-config C.py --kd-config K.py --vrm-config V.py
 """
 import argparse
 import warnings
@@ -15,19 +18,24 @@ from vrm_det.apis import DemoSettings, run_demo  # noqa: E402
 
 def main():
     defaults = DemoSettings()
-    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog=__doc__.split('\n\n', 1)[1])
     parser.add_argument('--work-dir', default=defaults.work_dir)
     parser.add_argument('--data-root', help='a COCO-format dataset (annotations/'
                         'instances_{train,val}.json) instead of the generated toy one')
-    parser.add_argument('--teacher-config', default=defaults.teacher_config)
-    parser.add_argument('--student-config', default=defaults.student_config)
-    parser.add_argument('--kd-config', default=defaults.kd_config)
-    parser.add_argument('--vrm-config', default=defaults.vrm_config)
+    for arm in ('teacher', 'student', 'control', 'kd', 'vrm', 'dkd', 'dist'):
+        parser.add_argument(f'--{arm}-config', default=getattr(defaults, f'{arm}_config'))
+    parser.add_argument('--all-baselines', action='store_true',
+                        help='also train the DKD and DIST arms')
+    parser.add_argument('--seeds', type=int, nargs='+', default=list(defaults.seeds),
+                        help='one run of every student arm per seed (default: 0 1 2)')
+    parser.add_argument('--jobs', type=int,
+                        help='runs trained side by side (default: one per core)')
     parser.add_argument('--teacher-iters', type=int, help="default: the config's schedule")
     parser.add_argument('--student-iters', type=int, help="default: the config's schedule")
     parser.add_argument('--retrain-teacher', action='store_true',
                         help='train the teacher again instead of reusing it')
-    parser.add_argument('--seed', type=int, default=defaults.seed)
     args = parser.parse_args()
     run_demo(DemoSettings(**{k: v for k, v in vars(args).items() if v is not None}))
 

@@ -1,3 +1,3 @@
 # DIST on RoI logits, r101 -> r50: the VRM config with the loss swapped.
-_base_ = ['../vrm/vrm_faster-rcnn_r101-r50_fpn_1x_coco.py']
-model = dict(distill_loss=dict(_delete_=True, type='DISTLoss', temperature=1.0))
+_base_ = ['../vrm/vrm_faster-rcnn_r101-r50_fpn_1x_coco.py', '../_base_/dist_roi_distill.py']
+model = dict(distill_loss=_base_.dist_loss)

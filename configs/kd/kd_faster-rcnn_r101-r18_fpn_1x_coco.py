@@ -1,3 +1,3 @@
 # KD on RoI logits, r101 -> r18: the VRM config with the loss swapped.
-_base_ = ['../vrm/vrm_faster-rcnn_r101-r18_fpn_1x_coco.py']
-model = dict(distill_loss=dict(_delete_=True, type='KDLoss', temperature=1.0, loss_weight=1.0))
+_base_ = ['../vrm/vrm_faster-rcnn_r101-r18_fpn_1x_coco.py', '../_base_/kd_roi_distill.py']
+model = dict(distill_loss=_base_.kd_loss)

@@ -1,5 +1,6 @@
 """Train several configs over several seeds against one teacher and print AP
-as mean ± std per arm, with the largest gradient norms of each arm's training.
+as mean ± std per arm, the gain of each arm over the first and whether it
+exceeds the seed spread, with the largest gradient norms of each arm's training.
 
 Example (the single-class toy set)::
 
@@ -11,8 +12,14 @@ Example (the single-class toy set)::
         --seeds 0 1 2 --work-dir work_dirs/compare_1cls
 """
 import argparse
+import os.path as osp
 
-from vrm_det.apis.seed_comparison import compare_over_seeds
+from vrm_det.apis.seed_comparison import (
+    compare_over_seeds,
+    default_jobs,
+    summary_table,
+    train_teacher,
+)
 
 
 def main():
@@ -26,6 +33,8 @@ def main():
     parser.add_argument('--teacher-ckpt', help='a trained teacher checkpoint')
     parser.add_argument('--iters', type=int, help="iterations per arm (default: the config's)")
     parser.add_argument('--teacher-iters', type=int)
+    parser.add_argument('--jobs', type=int,
+                        help='runs trained side by side (default: one per core)')
     parser.add_argument('--work-dir', default='work_dirs/compare_seeds')
     args = parser.parse_args()
     arms = {}
@@ -34,9 +43,19 @@ def main():
         if not sep or not name or not config:
             parser.error(f'--arm {item!r}: write NAME=CONFIG')
         arms[name] = config
+    if args.teacher_ckpt is None and args.teacher_config is None:
+        parser.error('give --teacher-ckpt or a --teacher-config to train')
     import vrm_det  # noqa: F401  (registers the distillers)
-    compare_over_seeds(arms, args.seeds, args.data_root, args.work_dir, args.teacher_config,
-                       args.teacher_ckpt, args.iters, args.teacher_iters)
+    teacher_ckpt = args.teacher_ckpt
+    if teacher_ckpt is None:
+        teacher_ckpt, metrics, _ = train_teacher(args.teacher_config, args.data_root,
+                                                 osp.join(args.work_dir, 'teacher'),
+                                                 args.teacher_iters)
+        print(f"teacher AP {100 * metrics['AP']:.1f} ({teacher_ckpt})", flush=True)
+    jobs = args.jobs or default_jobs(len(arms) * len(args.seeds))
+    records = compare_over_seeds(arms, args.seeds, args.data_root, args.work_dir,
+                                 teacher_ckpt, args.iters, jobs=jobs)
+    print('\n' + summary_table(records))
 
 
 if __name__ == '__main__':

@@ -10,7 +10,9 @@ from .runner_config import (
     set_data_root,
     set_iterations,
 )
+from .runs import read_scalars, run_config, train_and_evaluate
 
-__all__ = ['DemoSettings', 'run_demo', 'build_runner', 'check_data_paths', 'isolate_run',
-           'load_config', 'parse_runner_args', 'prepare_train_config', 'prepare_test_config',
+__all__ = ['DemoSettings', 'run_demo', 'read_scalars', 'run_config', 'train_and_evaluate',
+           'build_runner', 'check_data_paths', 'isolate_run', 'load_config',
+           'parse_runner_args', 'prepare_train_config', 'prepare_test_config',
            'set_data_root', 'set_iterations']

@@ -1,28 +1,40 @@
-"""The demo: a teacher, then one student trained alone, with KD and with VRM.
+"""The demo: a teacher, then one student architecture trained several ways over
+several seeds — alone, with the virtual view and no teacher (the control),
+with KD and with VRM (DKD and DIST on request) — compared as mean ± std.
 
-Every stage is an mmengine runner built from a config, as ``tools/train.py``
-builds it; the demo only chains them, evaluates each model with its COCO
-metric and writes a report with figures.
+Every run is an mmengine runner built from a config, as ``tools/train.py``
+builds it; the demo chains them, evaluates each model with its COCO metric
+and writes a report with figures.
 """
-import glob
-import json
 import os
 import os.path as osp
 import time
-from contextlib import redirect_stdout
-from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Sequence
 
-from mmengine.config import Config
-from mmengine.runner import Runner
-
-from vrm_det.apis.runner_config import isolate_run, set_data_root, set_iterations
 from vrm_det.datasets import make_toy_coco
+
+from .runs import read_scalars, run_config
+from .seed_comparison import (
+    compare_over_seeds,
+    default_jobs,
+    gains_in_words,
+    metric_by_arm,
+    summary_table,
+    train_teacher,
+)
 
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
                       'configs', 'toy')
-METRIC_KEYS = {'AP': 'coco/bbox_mAP', 'AP50': 'coco/bbox_mAP_50', 'AP75': 'coco/bbox_mAP_75',
-               'APs': 'coco/bbox_mAP_s', 'APm': 'coco/bbox_mAP_m', 'APl': 'coco/bbox_mAP_l'}
+
+#: The arms' labels, in the report's order; the first is the reference.
+ALONE, CONTROL, KD, VRM, DKD, DIST = ('student alone', 'student + virtual view (control)',
+                                      'student + KD', 'student + VRM', 'student + DKD',
+                                      'student + DIST')
+
+
+def _toy(name: str) -> str:
+    return osp.join(CONFIG_DIR, name)
 
 
 @dataclass
@@ -30,91 +42,42 @@ class DemoSettings:
     """What the demo trains, on which data, for how long, and where it writes."""
     work_dir: str = 'work_dirs/demo'
     data_root: Optional[str] = None  # None: make the toy dataset at data/toy_coco
-    teacher_config: str = osp.join(CONFIG_DIR, 'faster-rcnn_r18-w32_fpn_toy.py')
-    student_config: str = osp.join(CONFIG_DIR, 'faster-rcnn_r18-w8_fpn_toy.py')
-    kd_config: str = osp.join(CONFIG_DIR, 'kd_faster-rcnn_r18-w32-w8_fpn_toy.py')
-    vrm_config: str = osp.join(CONFIG_DIR, 'vrm_faster-rcnn_r18-w32-w8_fpn_toy.py')
+    teacher_config: str = _toy('faster-rcnn_r18-w32_fpn_toy.py')
+    student_config: str = _toy('faster-rcnn_r18-w8_fpn_toy.py')
+    control_config: str = _toy('augment-control_faster-rcnn_r18-w8_fpn_toy.py')
+    kd_config: str = _toy('kd_faster-rcnn_r18-w32-w8_fpn_toy.py')
+    vrm_config: str = _toy('vrm_faster-rcnn_r18-w32-w8_fpn_toy.py')
+    dkd_config: str = _toy('dkd_faster-rcnn_r18-w32-w8_fpn_toy.py')
+    dist_config: str = _toy('dist_faster-rcnn_r18-w32-w8_fpn_toy.py')
+    all_baselines: bool = False  # also DKD and DIST
+    seeds: Sequence[int] = field(default_factory=lambda: (0, 1, 2))
+    jobs: Optional[int] = None  # runs side by side; None: one per core
     teacher_iters: Optional[int] = None  # None: the config's schedule
     student_iters: Optional[int] = None
     retrain_teacher: bool = False
-    seed: int = 0
+
+    def arms(self) -> Dict[str, str]:
+        """Arm label -> config, the reference (student alone) first."""
+        arms = {ALONE: self.student_config, CONTROL: self.control_config,
+                KD: self.kd_config, VRM: self.vrm_config}
+        if self.all_baselines:
+            arms.update({DKD: self.dkd_config, DIST: self.dist_config})
+        return arms
 
 
 def _stage(index: int, total: int, text: str) -> None:
     print(f'\n[demo {index}/{total}] {text}', flush=True)
 
 
-def run_config(path: str, seed: int, data_root: str, work_dir: str,
-               max_iters: Optional[int], label: str) -> Config:
-    """A config as the demo and the seed comparison train it: on ``data_root``,
-    with ``seed``, quiet console, a progress bar, evaluated once at the end."""
-    cfg = Config.fromfile(path)
-    set_data_root(cfg, data_root)
-    if max_iters is not None:
-        set_iterations(cfg, max_iters)
-    cfg.work_dir = work_dir
-    isolate_run(cfg, label)
-    cfg.randomness = dict(seed=seed)
-    cfg.log_level = 'WARNING'  # the bar and the stage lines are the console output
-    cfg.train_cfg.val_interval = cfg.train_cfg.max_iters + 1  # evaluated once, below
-    cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
-        dict(type='ProgressBarHook', desc=label)]
-    return cfg
+def run_demo(settings: DemoSettings) -> dict:
+    """Run every stage and write the report.
 
-
-def _metrics(raw: dict) -> Dict[str, float]:
-    if not raw:  # CocoMetric reports nothing when the model detected nothing
-        return {name: 0.0 for name in METRIC_KEYS}
-    return {name: float(raw[key]) for name, key in METRIC_KEYS.items() if key in raw}
-
-
-def train_and_evaluate(cfg: Config) -> Tuple[str, Dict[str, float], float]:
-    """Train with the runner, evaluate on the val split; checkpoint, metrics, seconds.
-
-    The runner's and pycocotools' console output goes to ``console.log`` in
-    the work dir; the progress bar (stderr) stays on the terminal.
+    Returns:
+        dict: ``teacher`` (its metrics), ``records`` (one per student run, see
+        :func:`~vrm_det.apis.seed_comparison.compare_over_seeds`) and
+        ``report`` (the report's path).
     """
-    start = time.perf_counter()
-    os.makedirs(cfg.work_dir, exist_ok=True)
-    with open(osp.join(cfg.work_dir, 'console.log'), 'a') as log, redirect_stdout(log):
-        runner = Runner.from_cfg(cfg)
-        runner.train()
-        metrics = _metrics(runner.val())
-    seconds = time.perf_counter() - start
-    checkpoint = osp.join(cfg.work_dir, f'iter_{runner.iter}.pth')
-    with open(osp.join(cfg.work_dir, 'demo_metrics.json'), 'w') as f:
-        json.dump(dict(checkpoint=checkpoint, metrics=metrics, seconds=seconds), f)
-    return checkpoint, metrics, seconds
-
-
-def read_scalars(work_dir: str) -> Dict[str, List[Tuple[int, float]]]:
-    """The (step, value) series of the newest run's ``vis_data/scalars.json``."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    series: Dict[str, List[Tuple[int, float]]] = {}
-    if not files:
-        return series
-    with open(files[-1]) as f:
-        for line in f:
-            record = json.loads(line)
-            step = record.pop('step', None)
-            for key, value in record.items():
-                if isinstance(value, (int, float)):
-                    series.setdefault(key, []).append((step, float(value)))
-    return series
-
-
-def comparison_table(results: Dict[str, Dict[str, float]]) -> str:
-    """Markdown table of AP, AP50, AP75 (in %) per method."""
-    lines = ['| model | AP | AP50 | AP75 |', '| --- | ---: | ---: | ---: |']
-    for name, metrics in results.items():
-        lines.append(f"| {name} | {100 * metrics['AP']:.1f} | {100 * metrics['AP50']:.1f} | "
-                     f"{100 * metrics['AP75']:.1f} |")
-    return '\n'.join(lines)
-
-
-def run_demo(settings: DemoSettings) -> Dict[str, Dict[str, float]]:
-    """Run every stage; returns the metrics per model and writes the report."""
-    total = 6
+    total = 4
     start = time.perf_counter()
     os.makedirs(settings.work_dir, exist_ok=True)
 
@@ -122,98 +85,94 @@ def run_demo(settings: DemoSettings) -> Dict[str, Dict[str, float]]:
     if settings.data_root is None:
         data_root = 'data/toy_coco'
         existed = osp.isdir(data_root)
-        make_toy_coco(data_root, seed=settings.seed)
+        make_toy_coco(data_root, seed=0)
         print(f"toy COCO dataset {'reused' if existed else 'written'} at {data_root}")
     else:
         data_root = settings.data_root
         print(f'using the COCO-format dataset at {data_root}')
 
-    results, seconds = {}, {}
-    teacher_dir = osp.join(settings.work_dir, 'teacher')
-    teacher_record = osp.join(teacher_dir, 'demo_metrics.json')
     _stage(2, total, f'teacher ({osp.basename(settings.teacher_config)})')
-    if osp.isfile(teacher_record) and not settings.retrain_teacher:
-        with open(teacher_record) as f:
-            record = json.load(f)
-        teacher_ckpt, results['teacher'] = record['checkpoint'], record['metrics']
-        seconds['teacher'] = 0.0
-        print(f'reusing the teacher trained before: {teacher_ckpt} '
-              '(pass --retrain-teacher to train it again)')
-    else:
-        cfg = run_config(settings.teacher_config, settings.seed, data_root, teacher_dir,
-                         settings.teacher_iters, 'teacher')
-        teacher_ckpt, results['teacher'], seconds['teacher'] = train_and_evaluate(cfg)
-    print(f"teacher AP {100 * results['teacher']['AP']:.1f}")
+    teacher_ckpt, teacher_metrics, teacher_seconds = train_teacher(
+        settings.teacher_config, data_root, osp.join(settings.work_dir, 'teacher'),
+        settings.teacher_iters, reuse=not settings.retrain_teacher)
+    print(f"teacher AP {100 * teacher_metrics['AP']:.1f}")
 
-    runs = [('student alone', settings.student_config, 'student'),
-            ('student + KD', settings.kd_config, 'kd'),
-            ('student + VRM', settings.vrm_config, 'vrm')]
-    trained = {}
-    for index, (name, path, key) in enumerate(runs, 3):
-        _stage(index, total, f'{name} ({osp.basename(path)})')
-        cfg = run_config(path, settings.seed, data_root, osp.join(settings.work_dir, key),
-                         settings.student_iters, key)
-        if cfg.model.type != 'TwoStageDistiller' and key != 'student':
-            raise ValueError(f'{path} is not a distiller config')
-        if 'teacher_ckpt' in cfg.model:
-            cfg.model.teacher_ckpt = teacher_ckpt
-        checkpoint, results[name], seconds[name] = train_and_evaluate(cfg)
-        trained[key] = (cfg, checkpoint)
-        print(f"{name} AP {100 * results[name]['AP']:.1f}")
+    arms = settings.arms()
+    seeds = list(settings.seeds)
+    jobs = settings.jobs or default_jobs(len(arms) * len(seeds))
+    _stage(3, total, f"{len(arms)} student arms x {len(seeds)} seed(s) "
+           f"({', '.join(map(str, seeds))}): {', '.join(arms)}")
+    records = compare_over_seeds(arms, seeds, data_root, settings.work_dir, teacher_ckpt,
+                                 settings.student_iters, jobs=jobs, reference=ALONE)
 
-    _stage(6, total, 'report')
-    report = write_report(settings, results, seconds, trained['vrm'],
-                          time.perf_counter() - start)
-    print('\n' + comparison_table(results))
-    print(f'\nreport: {report}')
-    return results
+    _stage(4, total, 'report')
+    wall_s = time.perf_counter() - start
+    report = write_report(settings, data_root, teacher_ckpt, teacher_metrics, teacher_seconds,
+                          records, jobs, wall_s)
+    print('\n' + summary_table(records, ALONE))
+    print(f'\nteacher AP {100 * teacher_metrics["AP"]:.1f}; whole demo {wall_s / 60:.1f} min')
+    print(f'report: {report}')
+    return dict(teacher=teacher_metrics, records=records, report=report)
 
 
-def write_report(settings: DemoSettings, results, seconds, vrm_run, wall_s: float) -> str:
+def write_report(settings: DemoSettings, data_root: str, teacher_ckpt: str, teacher_metrics,
+                 teacher_seconds: float, records: List[dict], jobs: int, wall_s: float) -> str:
     """Write ``report.md`` and its figures into the demo's work dir."""
-    from vrm_det.visualization import plot_ap_bars, plot_curves, plot_distiller_relations
+    from vrm_det.visualization import plot_curves, plot_distiller_relations, plot_metric_spread
 
     out = settings.work_dir
-    figures = {}
-    figures['ap'] = osp.join(out, 'ap.png')
-    plot_ap_bars(results, figures['ap'])
+    plot_metric_spread(metric_by_arm(records), osp.join(out, 'ap.png'),
+                       teacher_value=100 * teacher_metrics['AP'])
 
-    scalars = {key: read_scalars(osp.join(out, key)) for key in ('student', 'kd', 'vrm')}
-    names = {'student': 'student alone', 'kd': 'student + KD', 'vrm': 'student + VRM'}
-    figures['loss'] = osp.join(out, 'loss_curves.png')
-    plot_curves({names[k]: s.get('loss_cls', []) for k, s in scalars.items()}, figures['loss'],
-                'RoI classification loss', 'student detection loss (logger window means)')
-    figures['kept'] = osp.join(out, 'kept_fraction.png')
-    plot_curves({'VRM': scalars['vrm'].get('distill/kept_fraction', [])}, figures['kept'],
-                'kept inter-sample edges', 'fraction of edges kept after pruning, per iteration',
-                ylim=(0, 1.02))
-    figures['entropy'] = osp.join(out, 'joint_entropy.png')
-    plot_curves({'VRM': scalars['vrm'].get('distill/joint_entropy', [])}, figures['entropy'],
-                'mean joint entropy (nats)', "student's joint entropy of the edges, per iteration")
-    figures['relations'] = osp.join(out, 'relations.png')
-    graph = plot_distiller_relations(*vrm_run, figures['relations'])
+    first_seed = records[0]['seed']
+    seed_runs = {r['arm']: r for r in records if r['seed'] == first_seed}
+    scalars = {arm: read_scalars(run['run_dir']) for arm, run in seed_runs.items()}
+    plot_curves({arm: s.get('loss_cls', []) for arm, s in scalars.items()},
+                osp.join(out, 'loss_curves.png'), 'RoI classification loss',
+                f'student detection loss, seed {first_seed} (logger window means)')
+    vrm_scalars = scalars.get(VRM, {})
+    plot_curves({'VRM': vrm_scalars.get('distill/kept_fraction', [])},
+                osp.join(out, 'kept_fraction.png'), 'kept inter-sample edges',
+                'fraction of edges kept after pruning, per iteration', ylim=(0, 1.02))
+    plot_curves({'mean over edges': vrm_scalars.get('distill/joint_entropy', []),
+                 'largest kept (threshold)': vrm_scalars.get(
+                     'distill/joint_entropy_threshold', [])},
+                osp.join(out, 'joint_entropy.png'), 'joint entropy (nats)',
+                "VRM student's joint entropy of the edges, per iteration")
+    vrm_run = seed_runs[VRM]
+    cfg = run_config(vrm_run['config'], first_seed, data_root, vrm_run['run_dir'],
+                     settings.student_iters, 'relations')
+    cfg.model.teacher_ckpt = teacher_ckpt
+    graph = plot_distiller_relations(cfg, vrm_run['checkpoint'], osp.join(out, 'relations.png'))
 
+    seconds = sum(r['seconds'] for r in records)
     lines = [
         '# vrm_det demo report', '',
-        'A teacher and one student architecture trained alone, with KD on RoI logits and '
-        'with VRM; every model evaluated with mmdet\'s CocoMetric on the val split. '
-        f'Seed {settings.seed}; the numbers are whatever this run gave.', '',
-        comparison_table(results), '',
-        '| stage | seconds |', '| --- | ---: |',
-        *[f'| {name} | {value:.0f}{" (reused)" if value == 0 else ""} |'
-          for name, value in seconds.items()],
-        f'| whole demo | {wall_s:.0f} |', '',
-        '## AP per model', '', '![AP](ap.png)', '',
-        '## Training loss', '', '![loss curves](loss_curves.png)', '',
-        '## Kept-edge fraction', '',
+        'One teacher, then one student architecture trained several ways with the same seeds; '
+        "every model evaluated with mmdet's CocoMetric on the val split. The control arm "
+        "trains the student on VRM's virtual view as well (its own detection loss on both "
+        'views) with no teacher: VRM is the only method whose student sees augmented images, '
+        'and the control tells how much of a gain the augmentation alone explains.', '',
+        f"Teacher AP {100 * teacher_metrics['AP']:.1f} (seed 0, "
+        f"{'reused' if teacher_seconds == 0 else f'{teacher_seconds:.0f} s'}). Students: AP in %, "
+        f"seeds {', '.join(str(s) for s in settings.seeds)}. A gain *exceeds the seed spread* "
+        "when the arm's mean gain over the student alone (paired by seed) is larger than the "
+        'larger of the two arms\' standard deviations over seeds.', '',
+        summary_table(records, ALONE), '',
+        *[f'- {sentence}' for sentence in gains_in_words(records, ALONE)], '',
+        f'{len(records)} student runs, {jobs} side by side, {seconds / 60:.1f} min of training '
+        f'in all; the whole demo took {wall_s / 60:.1f} min.', '',
+        '## AP over seeds', '', '![AP](ap.png)', '',
+        f'## Training loss (seed {first_seed})', '', '![loss curves](loss_curves.png)', '',
+        '## Pruning (VRM)', '',
         'Edges whose joint entropy lies above the percentile are pruned, so the kept fraction '
-        'sits at the percentile (more only where entropies tie); which edges are kept changes '
-        "every step with the student's predictions, whose uncertainty the mean joint entropy "
-        'below follows.', '',
+        'sits at the percentile (more only where entropies tie); the threshold below is the '
+        "largest joint entropy of a kept edge: it and the mean follow the student's "
+        'uncertainty over training.', '',
         '![kept fraction](kept_fraction.png)', '', '![joint entropy](joint_entropy.png)', '',
         '## Relation graphs of one batch', '',
-        f"Teacher and VRM student, {graph['vertices_drawn']} RoI vertices drawn; "
-        f"{100 * graph['kept_fraction']:.1f}% of the batch's edges kept.", '',
+        f"Teacher and VRM student (seed {first_seed}), {graph['vertices_drawn']} RoI vertices "
+        f"drawn; {100 * graph['kept_fraction']:.1f}% of the batch's edges kept.", '',
         '![relation graphs](relations.png)', '',
     ]
     path = osp.join(out, 'report.md')

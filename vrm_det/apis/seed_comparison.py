@@ -1,13 +1,26 @@
 """Methods compared over seeds: every arm trained once per seed against one
-teacher, AP reported as mean and standard deviation, with the training's
-gradient norms beside it (a diverging arm shows there first)."""
+teacher, AP reported as mean and standard deviation, each arm's gain over a
+reference arm with whether it exceeds the seed spread, and the training's
+gradient norms beside it (a diverging arm shows there first).
+
+Runs can train side by side in several processes (``jobs``); each then gets
+``cpu_count // jobs`` threads. Small CPU models use two threads poorly, so two
+single-threaded runs finish sooner than the same runs one after the other.
+A run's numbers depend on its thread count (the order of float reductions),
+not on which process or in what order it ran.
+"""
 import json
+import multiprocessing
 import os
 import os.path as osp
 import statistics
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from typing import Dict, List, Optional, Sequence
 
-from .demo import read_scalars, run_config, train_and_evaluate
+from .runs import read_scalars, run_config, train_and_evaluate
+
+_WORKER_SLOT = 0  # the terminal line of this worker's progress bar
 
 
 def _series_max(series: Dict[str, list], key: str) -> Optional[float]:
@@ -15,11 +28,14 @@ def _series_max(series: Dict[str, list], key: str) -> Optional[float]:
     return max(values) if values else None
 
 
+def _std(values: List[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 def _mean_std(values: List[float]) -> str:
     if not values:
         return 'n/a'
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f'{statistics.mean(values):.1f} ± {std:.1f}'
+    return f'{statistics.mean(values):.1f} ± {_std(values):.1f}'
 
 
 def _largest(rows: List[dict], key: str) -> str:
@@ -27,70 +43,213 @@ def _largest(rows: List[dict], key: str) -> str:
     return f'{max(values):.3g}' if values else '—'
 
 
-def summary_table(records: List[dict]) -> str:
-    """Markdown: AP (in %) as mean ± std over seeds per arm, the seeds' APs,
-    and the largest logged gradient norms."""
-    lines = ['| arm | AP (mean ± std) | AP per seed | max grad norm | max distill grad norm |',
-             '| --- | ---: | --- | ---: | ---: |']
-    for arm in dict.fromkeys(r['arm'] for r in records):
+def metric_by_arm(records: List[dict], metric: str = 'AP') -> Dict[str, Dict[int, float]]:
+    """A metric in % per arm and seed, arms in the order they were first recorded."""
+    values: Dict[str, Dict[int, float]] = {}
+    for record in records:
+        values.setdefault(record['arm'], {})[record['seed']] = 100 * record[metric]
+    return values
+
+
+def gain_over(aps: Dict[int, float], reference: Dict[int, float]) -> dict:
+    """An arm's gain in a metric (AP, accuracy) over a reference arm, seed by seed.
+
+    Args:
+        aps (dict[int, float]): The arm's metric per seed.
+        reference (dict[int, float]): The reference arm's metric per seed.
+
+    Returns:
+        dict: ``gain`` (mean of the paired differences over the seeds both
+        ran), ``gain_std`` (their standard deviation), ``spread`` (the larger
+        of the two arms' standard deviations over seeds) and
+        ``exceeds_spread`` (``gain > spread``: the gain is larger than what a
+        change of seed moves either arm by). With one seed there is no spread
+        and ``exceeds_spread`` is None.
+    """
+    seeds = sorted(set(aps) & set(reference))
+    differences = [aps[s] - reference[s] for s in seeds]
+    gain = statistics.mean(differences) if differences else float('nan')
+    if len(seeds) < 2:
+        return dict(gain=gain, gain_std=0.0, spread=None, exceeds_spread=None)
+    spread = max(_std([aps[s] for s in seeds]), _std([reference[s] for s in seeds]))
+    return dict(gain=gain, gain_std=_std(differences), spread=spread,
+                exceeds_spread=gain > spread)
+
+
+def summary_table(records: List[dict], reference: Optional[str] = None,
+                  metric: str = 'AP') -> str:
+    """Markdown: ``metric`` (in %) as mean ± std over seeds per arm, its value
+    per seed, the gain over ``reference`` (default: the first arm) and whether
+    it exceeds the seed spread, and the largest logged gradient norms."""
+    aps = metric_by_arm(records, metric)
+    reference = reference if reference is not None else next(iter(aps), None)
+    lines = [f'| arm | {metric} (mean ± std) | {metric} per seed | gain over {reference} | '
+             'gain exceeds seed spread | max grad norm | max distill grad norm |',
+             '| --- | ---: | --- | ---: | :---: | ---: | ---: |']
+    for arm, per_seed in aps.items():
         rows = [r for r in records if r['arm'] == arm]
-        aps = [100 * r['AP'] for r in rows]
-        per_seed = ', '.join(f'{a:.1f}' for a in aps)
-        lines.append(f"| {arm} | {_mean_std(aps)} | {per_seed} | "
-                     f"{_largest(rows, 'max_grad_norm')} | "
+        values = [per_seed[s] for s in sorted(per_seed)]
+        if arm == reference:
+            gain_text, verdict = '—', '—'
+        else:
+            gain = gain_over(per_seed, aps[reference]) if reference in aps else None
+            gain_text = '—' if gain is None else f"{gain['gain']:+.1f} ± {gain['gain_std']:.1f}"
+            verdict = ('—' if gain is None or gain['exceeds_spread'] is None else
+                       'yes' if gain['exceeds_spread'] else 'no')
+        lines.append(f"| {arm} | {_mean_std(values)} | {', '.join(f'{a:.1f}' for a in values)} "
+                     f"| {gain_text} | {verdict} | {_largest(rows, 'max_grad_norm')} | "
                      f"{_largest(rows, 'max_distill_grad_norm')} |")
     return '\n'.join(lines)
 
 
+def gains_in_words(records: List[dict], reference: str, metric: str = 'AP') -> List[str]:
+    """One sentence per arm: its gain over the reference and whether a change
+    of seed explains it."""
+    aps = metric_by_arm(records, metric)
+    sentences = []
+    for arm, per_seed in aps.items():
+        if arm == reference or reference not in aps:
+            continue
+        gain = gain_over(per_seed, aps[reference])
+        if gain['exceeds_spread'] is None:
+            sentences.append(f"{arm}: {gain['gain']:+.1f} {metric} over {reference} with one seed, "
+                             'which cannot be told apart from seed noise.')
+        else:
+            verdict = ('exceeds' if gain['exceeds_spread'] else 'does not exceed')
+            sentences.append(f"{arm}: {gain['gain']:+.1f} {metric} over {reference} (mean of the "
+                             f"paired seed differences), which {verdict} the seed spread "
+                             f"({gain['spread']:.1f} {metric}).")
+    return sentences
+
+
+def train_arm(arm: str, config: str, seed: int, data_root: str, run_dir: str,
+              teacher_ckpt: Optional[str], iters: Optional[int],
+              progress_position: int = 0) -> dict:
+    """Train one arm with one seed and evaluate it; the record of the run."""
+    import vrm_det  # noqa: F401  (registers the models in a fresh worker process)
+
+    cfg = run_config(config, seed, data_root, run_dir, iters, f'{arm} s{seed}',
+                     progress_position=progress_position)
+    if 'teacher_ckpt' in cfg.model:
+        if teacher_ckpt is None:
+            raise ValueError(f'{config} distils from a teacher: give teacher_ckpt')
+        cfg.model.teacher_ckpt = teacher_ckpt
+    checkpoint, metrics, seconds = train_and_evaluate(cfg)
+    scalars = read_scalars(run_dir)
+    return dict(arm=arm, seed=seed, config=config, checkpoint=checkpoint, run_dir=run_dir,
+                seconds=seconds, **metrics,
+                max_grad_norm=_series_max(scalars, 'grad_norm'),
+                max_distill_grad_norm=_series_max(scalars, 'distill/distill_grad_norm'))
+
+
+def _init_worker(threads: int, slots) -> None:
+    global _WORKER_SLOT
+    import torch
+    torch.set_num_threads(threads)
+    with slots.get_lock():
+        _WORKER_SLOT = slots.value
+        slots.value += 1
+
+
+def _train_arm_in_worker(*args) -> dict:
+    return train_arm(*args, progress_position=_WORKER_SLOT)
+
+
+def default_jobs(num_runs: int) -> int:
+    """Processes to train ``num_runs`` runs side by side: one per core, at most 8."""
+    return max(1, min(num_runs, os.cpu_count() or 1, 8))
+
+
 def compare_over_seeds(arms: Dict[str, str], seeds: Sequence[int], data_root: str,
-                       work_dir: str, teacher_config: Optional[str] = None,
-                       teacher_ckpt: Optional[str] = None, iters: Optional[int] = None,
-                       teacher_iters: Optional[int] = None) -> List[dict]:
+                       work_dir: str, teacher_ckpt: Optional[str] = None,
+                       iters: Optional[int] = None, jobs: int = 1,
+                       reference: Optional[str] = None, metric: str = 'AP') -> List[dict]:
     """Train every arm with every seed and evaluate it.
 
     Args:
-        arms (dict[str, str]): Name -> config file. Distiller configs get the
-            teacher checkpoint below.
+        arms (dict[str, str]): Name -> config file. Distiller configs get
+            ``teacher_ckpt``.
         seeds (Sequence[int]): Seeds; each arm runs once per seed.
-        data_root (str): COCO-format dataset the configs are pointed at.
+        data_root (str): The dataset the configs are pointed at (a COCO-format
+            one for detection, what the config's dataset reads for
+            classification).
         work_dir (str): Runs go to ``work_dir/<arm>/seed<k>``; ``results.json``
-            and ``summary.md`` are written there.
-        teacher_config (str, optional): Trained once (seed 0) when no
-            ``teacher_ckpt`` is given.
-        teacher_ckpt (str, optional): A trained teacher.
+            (written after every run) and ``summary.md`` are written there.
+        teacher_ckpt (str, optional): A trained teacher (see
+            :func:`train_teacher`).
         iters (int, optional): Iterations of each arm (default: the config's).
-        teacher_iters (int, optional): Iterations of the teacher.
+        jobs (int): Runs trained side by side, each in its own process with
+            ``cpu_count // jobs`` threads; 1 trains them one after the other
+            in this process.
+        reference (str, optional): The arm gains are measured against
+            (default: the first).
+        metric (str): The metric printed and summarised: ``'AP'`` (detection)
+            or ``'top1'`` (classification).
 
     Returns:
-        list[dict]: One record per run: arm, seed, AP, AP50, AP75, seconds and
-        the largest logged gradient norms.
+        list[dict]: One record per run, in the order of ``seeds`` then
+        ``arms``: arm, seed, config, checkpoint, run_dir, the metrics
+        (fractions: AP, AP50, ... or top1, top5), seconds and the largest
+        logged gradient norms.
     """
+    if jobs < 1:
+        raise ValueError(f'jobs={jobs}: give 1 or more processes')
     os.makedirs(work_dir, exist_ok=True)
-    if teacher_ckpt is None:
-        if teacher_config is None:
-            raise ValueError('give teacher_ckpt or a teacher_config to train')
-        cfg = run_config(teacher_config, 0, data_root, osp.join(work_dir, 'teacher'),
-                         teacher_iters, 'teacher')
-        teacher_ckpt, metrics, _ = train_and_evaluate(cfg)
-        print(f"teacher AP {100 * metrics['AP']:.1f} ({teacher_ckpt})", flush=True)
-    records = []
-    for seed in seeds:
-        for arm, config in arms.items():
-            run_dir = osp.join(work_dir, arm, f'seed{seed}')
-            cfg = run_config(config, seed, data_root, run_dir, iters, f'{arm} s{seed}')
-            if 'teacher_ckpt' in cfg.model:
-                cfg.model.teacher_ckpt = teacher_ckpt
-            _, metrics, seconds = train_and_evaluate(cfg)
-            scalars = read_scalars(run_dir)
-            records.append(dict(arm=arm, seed=seed, seconds=seconds, **metrics,
-                                max_grad_norm=_series_max(scalars, 'grad_norm'),
-                                max_distill_grad_norm=_series_max(
-                                    scalars, 'distill/distill_grad_norm')))
-            print(f"{arm} seed {seed}: AP {100 * metrics['AP']:.1f}", flush=True)
-            with open(osp.join(work_dir, 'results.json'), 'w') as f:
-                json.dump(records, f, indent=1)
-    table = summary_table(records)
+    runs = [(arm, config, seed, data_root, osp.join(work_dir, _dir_name(arm), f'seed{seed}'),
+             teacher_ckpt, iters) for seed in seeds for arm, config in arms.items()]
+    start = time.perf_counter()
+    records: Dict[int, dict] = {}
+
+    def finished(index: int, record: dict) -> None:
+        records[index] = record
+        elapsed = time.perf_counter() - start
+        print(f"[{len(records)}/{len(runs)}] {record['arm']} seed {record['seed']}: "
+              f"{metric} {100 * record[metric]:.1f} ({record['seconds']:.0f} s; "
+              f'{elapsed / 60:.1f} min so far)', flush=True)
+        with open(osp.join(work_dir, 'results.json'), 'w') as f:
+            json.dump([records[i] for i in sorted(records)], f, indent=1)
+
+    if jobs == 1:
+        for index, run in enumerate(runs):
+            finished(index, train_arm(*run))
+    else:
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        print(f'training {len(runs)} runs, {jobs} at a time ({threads} thread(s) each)',
+              flush=True)
+        context = multiprocessing.get_context('spawn')
+        slots = context.Value('i', 0)
+        with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                                 initargs=(threads, slots)) as pool:
+            futures = {pool.submit(_train_arm_in_worker, *run): i for i, run in enumerate(runs)}
+            for future in as_completed(futures):
+                finished(futures[future], future.result())
+    ordered = [records[i] for i in range(len(runs))]
+    table = summary_table(ordered, reference, metric)
     with open(osp.join(work_dir, 'summary.md'), 'w') as f:
         f.write(table + '\n')
-    print('\n' + table)
-    return records
+    return ordered
+
+
+def _dir_name(arm: str) -> str:
+    """A directory name for an arm's label ('student + KD' -> 'student_kd')."""
+    kept = ''.join(c.lower() if c.isalnum() else '_' for c in arm)
+    return '_'.join(part for part in kept.split('_') if part)
+
+
+def train_teacher(config: str, data_root: str, work_dir: str, iters: Optional[int] = None,
+                  seed: int = 0, reuse: bool = False):
+    """Train and evaluate the teacher once: its checkpoint, metrics and seconds.
+
+    With ``reuse``, a teacher this function trained before in ``work_dir`` is
+    taken as it is (seconds 0) and nothing is trained.
+    """
+    record_file = osp.join(work_dir, 'demo_metrics.json')
+    if reuse and osp.isfile(record_file):
+        with open(record_file) as f:
+            record = json.load(f)
+        if osp.isfile(record['checkpoint']):
+            print(f"reusing the teacher trained before: {record['checkpoint']} "
+                  '(pass --retrain-teacher to train it again)')
+            return record['checkpoint'], record['metrics'], 0.0
+    cfg = run_config(config, seed, data_root, work_dir, iters, 'teacher')
+    return train_and_evaluate(cfg)

@@ -1,4 +1,6 @@
+from .fashion_mnist import FASHION_MNIST_FILES, prepare_fashion_mnist
 from .synthetic import synthetic_detection_batch
 from .toy_coco import TOY_CLASSES, make_toy_coco
 
-__all__ = ['TOY_CLASSES', 'make_toy_coco', 'synthetic_detection_batch']
+__all__ = ['FASHION_MNIST_FILES', 'TOY_CLASSES', 'make_toy_coco', 'prepare_fashion_mnist',
+           'synthetic_detection_batch']

@@ -62,17 +62,20 @@ class ProgressBarHook(Hook):
     Args:
         desc (str): Label shown before the bar.
         loss_key (str): Loss-dict entry shown beside the bar.
+        position (int): Terminal line of the bar, for runs trained side by
+            side in several processes (0: the current line).
     """
     priority = 'LOWEST'
 
-    def __init__(self, desc: str = 'train', loss_key: str = 'loss') -> None:
-        self.desc, self.loss_key = desc, loss_key
+    def __init__(self, desc: str = 'train', loss_key: str = 'loss', position: int = 0) -> None:
+        self.desc, self.loss_key, self.position = desc, loss_key, position
         self._bar = None
 
     def before_train(self, runner) -> None:
         from tqdm import tqdm
         self._bar = tqdm(total=runner.max_iters, initial=runner.iter, desc=self.desc,
-                         unit='it', dynamic_ncols=True)
+                         unit='it', dynamic_ncols=True, position=self.position,
+                         leave=self.position == 0)
 
     def after_train_iter(self, runner, batch_idx: int, data_batch=None,
                          outputs: Optional[dict] = None) -> None:

@@ -1,5 +1,5 @@
-"""Figures for reports: AP bars, training curves, relation graphs (PNG, no display)."""
-from typing import Dict, List, Optional, Sequence, Tuple
+"""Figures for reports: metrics over seeds, training curves, relation graphs (PNG, no display)."""
+from typing import Dict, List, Optional, Tuple
 
 import matplotlib
 
@@ -17,19 +17,34 @@ from vrm_det.functional import (  # noqa: E402
 )
 
 
-def plot_ap_bars(results: Dict[str, Dict[str, float]], out_file: str,
-                 keys: Sequence[str] = ('AP', 'AP50', 'AP75')) -> None:
-    """Grouped bars: one group per method, one bar per metric (values in %)."""
-    fig, ax = plt.subplots(figsize=(7, 3.5))
-    methods = list(results)
-    width = 0.8 / len(keys)
-    for k, key in enumerate(keys):
-        values = [100 * results[m][key] for m in methods]
-        bars = ax.bar([i + k * width for i in range(len(methods))], values, width, label=key)
-        ax.bar_label(bars, fmt='%.1f', fontsize=7)
-    ax.set_xticks([i + width * (len(keys) - 1) / 2 for i in range(len(methods))], methods)
-    ax.set_ylabel('COCO metric (%)')
-    ax.legend(fontsize=8)
+def plot_metric_spread(aps: Dict[str, Dict[int, float]], out_file: str,
+                       ylabel: str = 'COCO AP (%)', teacher_value: Optional[float] = None) -> None:
+    """A metric over seeds per arm: a bar at the mean, an error bar of one
+    standard deviation, a dot per seed; the teacher's value as a dashed line.
+
+    Args:
+        aps (dict[str, dict[int, float]]): Arm -> seed -> value (in %).
+        out_file (str): The PNG to write.
+        ylabel (str): The metric's name.
+        teacher_value (float, optional): The teacher's value (in %).
+    """
+    fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(aps)), 3.8))
+    for i, per_seed in enumerate(aps.values()):
+        values = torch.tensor([per_seed[s] for s in sorted(per_seed)], dtype=torch.float64)
+        mean = values.mean().item()
+        std = values.std().item() if len(values) > 1 else 0.0
+        ax.bar(i, mean, 0.6, color=f'C{i}', alpha=0.45)
+        ax.errorbar(i, mean, yerr=std, color='black', capsize=6, linewidth=1.2)
+        ax.scatter([i] * len(values), values.tolist(), color='black', s=14, zorder=3)
+        ax.annotate(f'{mean:.1f} ± {std:.1f}', (i, mean + std), textcoords='offset points',
+                    xytext=(0, 4), ha='center', fontsize=7)
+    if teacher_value is not None:
+        ax.axhline(teacher_value, color='grey', linestyle='--', linewidth=1,
+                   label=f"teacher {teacher_value:.1f}")
+        ax.legend(fontsize=8, loc='lower right')
+    ax.set_xticks(range(len(aps)), list(aps), fontsize=8)
+    ax.set_ylabel(ylabel)
+    ax.set_title('over seeds: mean ± std, a dot per seed', fontsize=10)
     fig.tight_layout()
     fig.savefig(out_file, dpi=120)
     plt.close(fig)

@@ -4,6 +4,7 @@ teacher, building the distillation loss and warming up its weight.
 Detection and classification distillers subclass :class:`BaseDistiller` and
 implement :meth:`BaseDistiller.loss`; validation and testing use the student.
 """
+import copy
 import os.path as osp
 from contextlib import contextmanager
 from functools import partial
@@ -73,13 +74,26 @@ def _teacher_model_config(teacher: Union[dict, str]) -> dict:
     if not isinstance(teacher, str):
         return teacher
     if '::' in teacher:  # a config shipped in a package, e.g. 'mmdet::faster_rcnn/...'
-        return get_config(teacher).model
-    if not osp.isfile(teacher):
+        cfg = get_config(teacher)
+    elif not osp.isfile(teacher):
         raise FileNotFoundError(
             f'teacher config file {teacher} does not exist: set teacher to the path of the '
             "teacher's config (relative to the working directory, or "
             "'{{fileDirname}}/...' for a path relative to the distiller's config)")
-    return Config.fromfile(teacher).model
+    else:
+        cfg = Config.fromfile(teacher)
+    return _with_data_preprocessor(cfg.model, cfg.get('data_preprocessor'))
+
+
+def _with_data_preprocessor(model: dict, data_preprocessor: Optional[dict]) -> dict:
+    """``model`` with ``data_preprocessor`` as its preprocessor unless it names
+    its own, as mmengine's Runner builds a config whose normalisation is a
+    top-level ``data_preprocessor`` (mmpretrain's convention)."""
+    if data_preprocessor is None or model.get('data_preprocessor') is not None:
+        return model
+    model = copy.deepcopy(model)
+    model['data_preprocessor'] = data_preprocessor
+    return model
 
 
 @contextmanager
@@ -135,6 +149,10 @@ class BaseDistiller(BaseModel):
             every process's vertices (each process's gradient flows back to
             its own logits; the pruning percentile is the whole graph's)
             instead of one graph per process. No effect in one process.
+        data_preprocessor (dict, optional): The student's data preprocessor
+            when its config names none; mmengine's Runner passes a config's
+            top-level ``data_preprocessor`` here (mmpretrain's configs keep
+            the normalisation there).
         init_cfg (dict, optional): Initialisation config.
     """
     #: Registry that builds the student and the teacher.
@@ -148,12 +166,14 @@ class BaseDistiller(BaseModel):
     def __init__(self, student: dict, teacher: Union[dict, str], teacher_ckpt: str,
                  distill_loss: dict, virtual_view: Optional[dict] = None,
                  virtual_view_needed: bool = False, distill_warmup_iters: int = 0,
-                 gather_vertices: bool = False, init_cfg: Optional[dict] = None) -> None:
+                 gather_vertices: bool = False, data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
         if not teacher_ckpt:
             raise ValueError('teacher_ckpt is required: the path of the trained teacher')
         if distill_warmup_iters < 0:
             raise ValueError(f'distill_warmup_iters={distill_warmup_iters} must be >= 0')
-        student_model = self.model_registry.build(student)
+        student_model = self.model_registry.build(
+            _with_data_preprocessor(student, data_preprocessor))
         super().__init__(data_preprocessor=student_model.data_preprocessor, init_cfg=init_cfg)
         self.student = student_model
 

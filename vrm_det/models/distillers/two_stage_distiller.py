@@ -61,6 +61,8 @@ class TwoStageDistiller(BaseDistiller):
         distill_warmup_iters (int): Linear warm-up of the distillation weight.
         gather_vertices (bool): One graph over every process's vertices in a
             multi-process run (see :class:`BaseDistiller`).
+        data_preprocessor (dict, optional): The student's data preprocessor
+            when its config names none (see :class:`BaseDistiller`).
         init_cfg (dict, optional): Initialisation config.
     """
 
@@ -68,14 +70,16 @@ class TwoStageDistiller(BaseDistiller):
                  distill_loss: dict, virtual_view: Optional[dict] = None,
                  roi_vertices: str = 'all', max_vertices: Optional[int] = None,
                  virtual_det_loss: bool = False, distill_warmup_iters: int = 0,
-                 gather_vertices: bool = False, init_cfg: Optional[dict] = None) -> None:
+                 gather_vertices: bool = False, data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
         check_choice('roi_vertices', roi_vertices, ROI_VERTICES)
         if max_vertices is not None and max_vertices < 2:
             raise ValueError(f'max_vertices={max_vertices} must be at least 2 or None')
         super().__init__(student, teacher, teacher_ckpt, distill_loss, virtual_view,
                          virtual_view_needed=virtual_det_loss,
                          distill_warmup_iters=distill_warmup_iters,
-                         gather_vertices=gather_vertices, init_cfg=init_cfg)
+                         gather_vertices=gather_vertices, data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
         self.roi_vertices, self.max_vertices = roi_vertices, max_vertices
         if hasattr(self.distill_loss, 'background_label'):
             self.distill_loss.background_label = self.student.roi_head.bbox_head.num_classes

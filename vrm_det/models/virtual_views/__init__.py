@@ -1,3 +1,5 @@
 from .photometric import PHOTOMETRIC_OPS, PhotometricRandAugment
+from .pipeline import PipelineView, ViewwiseDataPreprocessor, split_views
 
-__all__ = ['PHOTOMETRIC_OPS', 'PhotometricRandAugment']
+__all__ = ['PHOTOMETRIC_OPS', 'PhotometricRandAugment', 'PipelineView',
+           'ViewwiseDataPreprocessor', 'split_views']
