@@ -84,7 +84,7 @@ def test_demo_trains_every_arm_with_every_seed_and_reports_the_spread(demo):
     arms = [ALONE, CONTROL, KD, DKD, DIST, VRM]
     assert [(r['arm'], r['seed']) for r in records] == [(a, s) for s in (0, 1) for a in arms]
     for record in records:
-        assert 0 <= record['top1'] <= 1 and record['top5'] >= record['top1']
+        assert 0 <= record['top1'] <= 1
         # 40 test images: the accuracy is a whole number of them
         assert record['top1'] * 40 == pytest.approx(round(record['top1'] * 40), abs=1e-6)
     report = open(result['report']).read()

@@ -14,6 +14,7 @@ import warnings
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
 
 from vrm_det.apis import DemoSettings, run_demo  # noqa: E402
+from vrm_det.apis.seed_comparison import add_comparison_arguments  # noqa: E402
 
 
 def main():
@@ -21,21 +22,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split('\n\n', 1)[1])
-    parser.add_argument('--work-dir', default=defaults.work_dir)
+    add_comparison_arguments(parser, defaults)
     parser.add_argument('--data-root', help='a COCO-format dataset (annotations/'
                         'instances_{train,val}.json) instead of the generated toy one')
-    for arm in ('teacher', 'student', 'control', 'kd', 'vrm', 'dkd', 'dist'):
+    for arm in ('student', 'control', 'kd', 'vrm', 'dkd', 'dist'):
         parser.add_argument(f'--{arm}-config', default=getattr(defaults, f'{arm}_config'))
     parser.add_argument('--all-baselines', action='store_true',
                         help='also train the DKD and DIST arms')
-    parser.add_argument('--seeds', type=int, nargs='+', default=list(defaults.seeds),
-                        help='one run of every student arm per seed (default: 0 1 2)')
-    parser.add_argument('--jobs', type=int,
-                        help='runs trained side by side (default: one per core)')
-    parser.add_argument('--teacher-iters', type=int, help="default: the config's schedule")
-    parser.add_argument('--student-iters', type=int, help="default: the config's schedule")
-    parser.add_argument('--retrain-teacher', action='store_true',
-                        help='train the teacher again instead of reusing it')
     args = parser.parse_args()
     run_demo(DemoSettings(**{k: v for k, v in vars(args).items() if v is not None}))
 

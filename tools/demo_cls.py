@@ -18,6 +18,7 @@ from vrm_det.apis.classification_demo import (  # noqa: E402
     ClassificationDemoSettings,
     run_classification_demo,
 )
+from vrm_det.apis.seed_comparison import add_comparison_arguments  # noqa: E402
 
 
 def main():
@@ -25,16 +26,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog=__doc__.split('\n\n', 1)[1])
-    parser.add_argument('--work-dir', default=defaults.work_dir)
-    parser.add_argument('--data-root', default=defaults.data_root)
-    parser.add_argument('--seeds', type=int, nargs='+', default=list(defaults.seeds),
-                        help='one run of every student arm per seed (default: 0 1 2)')
-    parser.add_argument('--jobs', type=int,
-                        help='runs trained side by side (default: one per core)')
-    parser.add_argument('--teacher-iters', type=int, help="default: the config's schedule")
-    parser.add_argument('--student-iters', type=int, help="default: the config's schedule")
-    parser.add_argument('--retrain-teacher', action='store_true',
-                        help='train the teacher again instead of reusing it')
+    add_comparison_arguments(parser, defaults)
+    parser.add_argument('--data-root', default=defaults.data_root,
+                        help='the four Fashion-MNIST IDX files, uncompressed')
     args = parser.parse_args()
     try:
         run_classification_demo(ClassificationDemoSettings(

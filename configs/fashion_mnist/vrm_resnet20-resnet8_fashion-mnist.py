@@ -28,4 +28,4 @@ model = dict(
     virtual_view=dict(type='PipelineView'),
     distill_warmup_iters=20)
 
-custom_hooks = [dict(type='DistillStatsHook', interval=10)]
+custom_hooks = [dict(type='DistillStatsHook', interval=1)]

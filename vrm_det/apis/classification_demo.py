@@ -8,18 +8,17 @@ import os
 import os.path as osp
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List
 
 from vrm_det.datasets import prepare_fashion_mnist
 
 from .runs import read_scalars
 from .seed_comparison import (
-    compare_over_seeds,
-    default_jobs,
+    ComparisonSettings,
     gains_in_words,
     metric_by_arm,
     summary_table,
-    train_teacher,
+    teacher_then_arms,
 )
 
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
@@ -36,7 +35,7 @@ def _config(name: str) -> str:
 
 
 @dataclass
-class ClassificationDemoSettings:
+class ClassificationDemoSettings(ComparisonSettings):
     """What the classification demo trains, on which data, and where it writes."""
     work_dir: str = 'work_dirs/demo_cls'
     data_root: str = 'data/fashion_mnist'
@@ -49,15 +48,12 @@ class ClassificationDemoSettings:
         DIST: _config('dist_resnet20-resnet8_fashion-mnist.py'),
         VRM: _config('vrm_resnet20-resnet8_fashion-mnist.py'),
     })
-    seeds: Sequence[int] = field(default_factory=lambda: (0, 1, 2))
-    jobs: Optional[int] = None  # runs side by side; None: one per core
-    teacher_iters: Optional[int] = None  # None: the config's schedule
-    student_iters: Optional[int] = None
-    retrain_teacher: bool = False
 
 
-def _stage(index: int, total: int, text: str) -> None:
-    print(f'\n[demo-cls {index}/{total}] {text}', flush=True)
+def _stages(total: int):
+    """Prints numbered stage headings."""
+    count = iter(range(1, total + 1))
+    return lambda text: print(f'\n[demo-cls {next(count)}/{total}] {text}', flush=True)
 
 
 def run_classification_demo(settings: ClassificationDemoSettings) -> dict:
@@ -68,33 +64,22 @@ def run_classification_demo(settings: ClassificationDemoSettings) -> dict:
         :func:`~vrm_det.apis.seed_comparison.compare_over_seeds`) and
         ``report`` (the report's path).
     """
-    total = 4
     start = time.perf_counter()
     os.makedirs(settings.work_dir, exist_ok=True)
+    stage = _stages(4)
 
-    _stage(1, total, 'dataset')
+    stage('dataset')
     prepare_fashion_mnist(settings.data_root)
     print(f'Fashion-MNIST at {settings.data_root}')
 
-    _stage(2, total, f'teacher ({osp.basename(settings.teacher_config)})')
-    teacher_ckpt, teacher_metrics, teacher_seconds = train_teacher(
-        settings.teacher_config, settings.data_root, osp.join(settings.work_dir, 'teacher'),
-        settings.teacher_iters, reuse=not settings.retrain_teacher)
-    print(f"teacher top-1 {100 * teacher_metrics['top1']:.2f}")
+    run = teacher_then_arms(settings, settings.data_root, settings.arm_configs, 'top1', stage)
+    records, teacher_metrics = run['records'], run['teacher_metrics']
+    reference = next(iter(settings.arm_configs))
 
-    arms, seeds = settings.arm_configs, list(settings.seeds)
-    jobs = settings.jobs or default_jobs(len(arms) * len(seeds))
-    _stage(3, total, f"{len(arms)} student arms x {len(seeds)} seed(s) "
-           f"({', '.join(map(str, seeds))}): {', '.join(arms)}")
-    reference = next(iter(arms))
-    records = compare_over_seeds(arms, seeds, settings.data_root, settings.work_dir,
-                                 teacher_ckpt, settings.student_iters, jobs=jobs,
-                                 reference=reference, metric='top1')
-
-    _stage(4, total, 'report')
+    stage('report')
     wall_s = time.perf_counter() - start
-    report = write_report(settings, teacher_metrics, teacher_seconds, records, reference, jobs,
-                          wall_s)
+    report = write_report(settings, teacher_metrics, run['teacher_seconds'], records, reference,
+                          run['jobs'], wall_s)
     print('\n' + summary_table(records, reference, 'top1'))
     print(f"\nteacher top-1 {100 * teacher_metrics['top1']:.2f}; "
           f'whole demo {wall_s / 60:.1f} min')

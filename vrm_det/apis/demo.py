@@ -9,19 +9,18 @@ and writes a report with figures.
 import os
 import os.path as osp
 import time
-from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence
+from dataclasses import dataclass
+from typing import Dict, List, Optional
 
 from vrm_det.datasets import make_toy_coco
 
 from .runs import read_scalars, run_config
 from .seed_comparison import (
-    compare_over_seeds,
-    default_jobs,
+    ComparisonSettings,
     gains_in_words,
     metric_by_arm,
     summary_table,
-    train_teacher,
+    teacher_then_arms,
 )
 
 CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))),
@@ -38,7 +37,7 @@ def _toy(name: str) -> str:
 
 
 @dataclass
-class DemoSettings:
+class DemoSettings(ComparisonSettings):
     """What the demo trains, on which data, for how long, and where it writes."""
     work_dir: str = 'work_dirs/demo'
     data_root: Optional[str] = None  # None: make the toy dataset at data/toy_coco
@@ -50,11 +49,6 @@ class DemoSettings:
     dkd_config: str = _toy('dkd_faster-rcnn_r18-w32-w8_fpn_toy.py')
     dist_config: str = _toy('dist_faster-rcnn_r18-w32-w8_fpn_toy.py')
     all_baselines: bool = False  # also DKD and DIST
-    seeds: Sequence[int] = field(default_factory=lambda: (0, 1, 2))
-    jobs: Optional[int] = None  # runs side by side; None: one per core
-    teacher_iters: Optional[int] = None  # None: the config's schedule
-    student_iters: Optional[int] = None
-    retrain_teacher: bool = False
 
     def arms(self) -> Dict[str, str]:
         """Arm label -> config, the reference (student alone) first."""
@@ -65,8 +59,10 @@ class DemoSettings:
         return arms
 
 
-def _stage(index: int, total: int, text: str) -> None:
-    print(f'\n[demo {index}/{total}] {text}', flush=True)
+def _stages(total: int):
+    """Prints numbered stage headings."""
+    count = iter(range(1, total + 1))
+    return lambda text: print(f'\n[demo {next(count)}/{total}] {text}', flush=True)
 
 
 def run_demo(settings: DemoSettings) -> dict:
@@ -77,11 +73,11 @@ def run_demo(settings: DemoSettings) -> dict:
         :func:`~vrm_det.apis.seed_comparison.compare_over_seeds`) and
         ``report`` (the report's path).
     """
-    total = 4
     start = time.perf_counter()
     os.makedirs(settings.work_dir, exist_ok=True)
+    stage = _stages(4)
 
-    _stage(1, total, 'dataset')
+    stage('dataset')
     if settings.data_root is None:
         data_root = 'data/toy_coco'
         existed = osp.isdir(data_root)
@@ -91,24 +87,13 @@ def run_demo(settings: DemoSettings) -> dict:
         data_root = settings.data_root
         print(f'using the COCO-format dataset at {data_root}')
 
-    _stage(2, total, f'teacher ({osp.basename(settings.teacher_config)})')
-    teacher_ckpt, teacher_metrics, teacher_seconds = train_teacher(
-        settings.teacher_config, data_root, osp.join(settings.work_dir, 'teacher'),
-        settings.teacher_iters, reuse=not settings.retrain_teacher)
-    print(f"teacher AP {100 * teacher_metrics['AP']:.1f}")
+    run = teacher_then_arms(settings, data_root, settings.arms(), 'AP', stage)
+    records, teacher_metrics = run['records'], run['teacher_metrics']
 
-    arms = settings.arms()
-    seeds = list(settings.seeds)
-    jobs = settings.jobs or default_jobs(len(arms) * len(seeds))
-    _stage(3, total, f"{len(arms)} student arms x {len(seeds)} seed(s) "
-           f"({', '.join(map(str, seeds))}): {', '.join(arms)}")
-    records = compare_over_seeds(arms, seeds, data_root, settings.work_dir, teacher_ckpt,
-                                 settings.student_iters, jobs=jobs, reference=ALONE)
-
-    _stage(4, total, 'report')
+    stage('report')
     wall_s = time.perf_counter() - start
-    report = write_report(settings, data_root, teacher_ckpt, teacher_metrics, teacher_seconds,
-                          records, jobs, wall_s)
+    report = write_report(settings, data_root, run['teacher_ckpt'], teacher_metrics,
+                          run['teacher_seconds'], records, run['jobs'], wall_s)
     print('\n' + summary_table(records, ALONE))
     print(f'\nteacher AP {100 * teacher_metrics["AP"]:.1f}; whole demo {wall_s / 60:.1f} min')
     print(f'report: {report}')

@@ -16,7 +16,8 @@ import os.path as osp
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Dict, List, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional, Sequence
 
 from .runs import read_scalars, run_config, train_and_evaluate
 
@@ -253,3 +254,63 @@ def train_teacher(config: str, data_root: str, work_dir: str, iters: Optional[in
             return record['checkpoint'], record['metrics'], 0.0
     cfg = run_config(config, seed, data_root, work_dir, iters, 'teacher')
     return train_and_evaluate(cfg)
+
+
+@dataclass
+class ComparisonSettings:
+    """What a demo's comparison trains and where it writes: one teacher, then
+    every student arm once per seed."""
+    work_dir: str = 'work_dirs/comparison'
+    teacher_config: str = ''
+    seeds: Sequence[int] = field(default_factory=lambda: (0, 1, 2))
+    jobs: Optional[int] = None  # runs side by side; None: one per core
+    teacher_iters: Optional[int] = None  # None: the config's schedule
+    student_iters: Optional[int] = None
+    retrain_teacher: bool = False
+
+
+def add_comparison_arguments(parser, defaults: ComparisonSettings) -> None:
+    """The command-line options of :class:`ComparisonSettings` (the demos' tools)."""
+    parser.add_argument('--work-dir', default=defaults.work_dir)
+    parser.add_argument('--teacher-config', default=defaults.teacher_config)
+    parser.add_argument('--seeds', type=int, nargs='+', default=list(defaults.seeds),
+                        help='one run of every student arm per seed (default: '
+                        f"{' '.join(map(str, defaults.seeds))})")
+    parser.add_argument('--jobs', type=int,
+                        help='runs trained side by side (default: one per core)')
+    parser.add_argument('--teacher-iters', type=int, help="default: the config's schedule")
+    parser.add_argument('--student-iters', type=int, help="default: the config's schedule")
+    parser.add_argument('--retrain-teacher', action='store_true',
+                        help='train the teacher again instead of reusing it')
+
+
+def teacher_then_arms(settings: ComparisonSettings, data_root: str, arms: Dict[str, str],
+                      metric: str, stage: Callable[[str], None]) -> dict:
+    """Train (or reuse) the teacher, then every arm with every seed.
+
+    Args:
+        settings (ComparisonSettings): What to train and where.
+        data_root (str): The dataset the configs are pointed at.
+        arms (dict[str, str]): Arm label -> config, the reference arm first.
+        metric (str): ``'AP'`` or ``'top1'``.
+        stage (callable): Prints a stage's heading.
+
+    Returns:
+        dict: ``teacher_ckpt``, ``teacher_metrics``, ``teacher_seconds`` (0
+        when reused), ``records`` (see :func:`compare_over_seeds`) and
+        ``jobs``.
+    """
+    stage(f'teacher ({osp.basename(settings.teacher_config)})')
+    teacher_ckpt, teacher_metrics, teacher_seconds = train_teacher(
+        settings.teacher_config, data_root, osp.join(settings.work_dir, 'teacher'),
+        settings.teacher_iters, reuse=not settings.retrain_teacher)
+    print(f'teacher {metric} {100 * teacher_metrics[metric]:.1f}')
+    seeds = list(settings.seeds)
+    jobs = settings.jobs or default_jobs(len(arms) * len(seeds))
+    stage(f"{len(arms)} student arms x {len(seeds)} seed(s) ({', '.join(map(str, seeds))}): "
+          f"{', '.join(arms)}")
+    records = compare_over_seeds(arms, seeds, data_root, settings.work_dir, teacher_ckpt,
+                                 settings.student_iters, jobs=jobs, reference=next(iter(arms)),
+                                 metric=metric)
+    return dict(teacher_ckpt=teacher_ckpt, teacher_metrics=teacher_metrics,
+                teacher_seconds=teacher_seconds, records=records, jobs=jobs)
