@@ -11,8 +11,9 @@ method can skip. For VRM that is the student's forward and backward on both
 views (its own detection losses on the real view, the RoI head on the same
 RoIs of the virtual view), the teacher's forward on both views and the
 optimizer step; for KD the same on the real view alone. The floor's virtual
-images are made once, outside the timing. A per-phase breakdown of both
-shows where the step spends what lies above its floor.
+images are made once, outside the timing. ``x floor`` is the median ratio of
+a step to the floor run right after it. A per-phase breakdown of both (the
+median of each phase) shows where the step spends what lies above its floor.
 
     python tools/benchmark_step.py                    # 512 RoIs/image, 2 images of 320 px
     python tools/benchmark_step.py --json work_dirs/benchmark_step.json
@@ -20,6 +21,7 @@ shows where the step spends what lies above its floor.
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -100,6 +102,8 @@ def run_worker(setup, teacher_ckpt, args):
     from vrm_det.registry import MMDET_MODELS
     from vrm_det.utils.profiling import PeakMemory, PhaseTimer, median_ms, median_phases, timed_runs
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cfg = Config.fromfile(str(SETUPS[setup]))
     init_default_scope('mmdet')
     distilling = cfg.model.type == 'TwoStageDistiller'
@@ -156,7 +160,10 @@ def run_worker(setup, teacher_ckpt, args):
                   floor_phases=median_phases(floor_runs), threads=torch.get_num_threads())
     record['step_ms'] = record['phases']['total']
     record['floor_ms'] = record['floor_phases']['total']
-    record['floor_ratio'] = record['step_ms'] / record['floor_ms']
+    # Each step against the floor run right after it: slow drifts in the
+    # machine's load cancel in the ratio.
+    record['floor_ratio'] = statistics.median(
+        step['total'] / floor['total'] for step, floor in zip(step_runs, floor_runs))
 
     captured = capture_distill_inputs(model, data)
     inputs = {k: v.clone().requires_grad_(k.startswith('student'))
@@ -206,6 +213,8 @@ def main():
     parser.add_argument('--image-size', type=int, default=320)
     parser.add_argument('--min-repeats', type=int, default=5)
     parser.add_argument('--budget-s', type=float, default=10.0)
+    parser.add_argument('--threads', type=int, default=0,
+                        help="torch threads per setup (0: torch's default)")
     parser.add_argument('--json', help='write the records to this file')
     parser.add_argument('--worker', nargs=2, metavar=('SETUP', 'TEACHER_CKPT'),
                         help=argparse.SUPPRESS)
@@ -232,7 +241,8 @@ def main():
             cmd = [sys.executable, __file__, '--worker', setup, teacher_ckpt,
                    '--rois', str(args.rois), '--images', str(args.images),
                    '--image-size', str(args.image_size), '--min-repeats',
-                   str(args.min_repeats), '--budget-s', str(args.budget_s)]
+                   str(args.min_repeats), '--budget-s', str(args.budget_s),
+                   '--threads', str(args.threads)]
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode != 0:
                 sys.exit(f'{setup} failed:\n{done.stderr[-2000:]}')

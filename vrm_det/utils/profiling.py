@@ -96,8 +96,8 @@ class PhaseTimer:
                 self._phases[phase] = (self._phases.get(phase, 0.0)
                                        + time.perf_counter() - start)
 
-        setattr(obj, method, timed)
         self._restore.append((obj, method, method in vars(obj), original))
+        setattr(obj, method, timed)
 
     def measure(self, step: Callable[[], object]) -> dict:
         """Run ``step`` once; seconds per phase, ``'other'`` and ``'total'``."""
