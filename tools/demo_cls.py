@@ -13,6 +13,8 @@ import warnings
 
 # setuptools < 81 (needed to build mmcv) warns on every import of mmengine's dependencies.
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
+# mmpretrain's IDX reader wraps a read-only buffer; the images are only read.
+warnings.filterwarnings('ignore', message='The given NumPy array is not writable')
 
 from vrm_det.apis.classification_demo import (  # noqa: E402
     ClassificationDemoSettings,

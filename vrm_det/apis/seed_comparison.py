@@ -145,8 +145,13 @@ def train_arm(arm: str, config: str, seed: int, data_root: str, run_dir: str,
 
 def _init_worker(threads: int, slots) -> None:
     global _WORKER_SLOT
+    import warnings
+
     import torch
     torch.set_num_threads(threads)
+    # mmengine switches a spawned worker to its configured 'fork' start method
+    # and says so; the runs' dataloaders use no worker processes.
+    warnings.filterwarnings('ignore', message='Multi-processing start method')
     with slots.get_lock():
         _WORKER_SLOT = slots.value
         slots.value += 1
@@ -221,7 +226,10 @@ def compare_over_seeds(arms: Dict[str, str], seeds: Sequence[int], data_root: st
         slots = context.Value('i', 0)
         with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
                                  initargs=(threads, slots)) as pool:
-            futures = {pool.submit(_train_arm_in_worker, *run): i for i, run in enumerate(runs)}
+            # Each seed's arms in reverse: the reference (usually the cheapest, a
+            # student alone) runs last, so the workers finish close together.
+            order = sorted(range(len(runs)), key=lambda i: (i // len(arms), -i))
+            futures = {pool.submit(_train_arm_in_worker, *runs[i]): i for i in order}
             for future in as_completed(futures):
                 finished(futures[future], future.result())
     ordered = [records[i] for i in range(len(runs))]

@@ -29,6 +29,9 @@ def plot_metric_spread(aps: Dict[str, Dict[int, float]], out_file: str,
         teacher_value (float, optional): The teacher's value (in %).
     """
     fig, ax = plt.subplots(figsize=(max(6, 1.4 * len(aps)), 3.8))
+    everything = [v for per_seed in aps.values() for v in per_seed.values()]
+    if teacher_value is not None:
+        everything.append(teacher_value)
     for i, per_seed in enumerate(aps.values()):
         values = torch.tensor([per_seed[s] for s in sorted(per_seed)], dtype=torch.float64)
         mean = values.mean().item()
@@ -42,7 +45,13 @@ def plot_metric_spread(aps: Dict[str, Dict[int, float]], out_file: str,
         ax.axhline(teacher_value, color='grey', linestyle='--', linewidth=1,
                    label=f"teacher {teacher_value:.1f}")
         ax.legend(fontsize=8, loc='lower right')
-    ax.set_xticks(range(len(aps)), list(aps), fontsize=8)
+    # Zoomed to the values: differences of a point or two are what is compared.
+    if everything:
+        low, high = min(everything), max(everything)
+        margin = max(1.0, 0.15 * (high - low))
+        ax.set_ylim(max(0.0, low - 3 * margin), high + margin)
+    labels = [arm.replace(' + ', '\n+ ').replace(' (', '\n(') for arm in aps]
+    ax.set_xticks(range(len(aps)), labels, fontsize=8)
     ax.set_ylabel(ylabel)
     ax.set_title('over seeds: mean ± std, a dot per seed', fontsize=10)
     fig.tight_layout()
