@@ -1,5 +1,6 @@
 """The VRM math against independent float64 computations."""
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -401,3 +402,26 @@ def test_kth_smallest_equals_kthvalue(kind, fraction):
 def test_kth_smallest_rejects_out_of_range_k():
     with pytest.raises(ValueError, match='k=0'):
         kth_smallest(torch.rand(10), 0)
+
+
+def test_fused_vrm_matches_float64_on_captured_logits():
+    """RoI logits captured from one training step of the toy VRM config
+    (``tools/capture_logits.py``: the trained demo teacher and VRM student;
+    every fourth of the step's 1024 RoIs, most of them background): both
+    graphs' value and gradient against float64 loops, at the default floor."""
+    captured = np.load(Path(__file__).parent / 'data' / 'captured_toy_vrm_logits.npz',
+                       allow_pickle=False)
+    S, V, T, W = (torch.from_numpy(captured[key]) for key in (
+        'student_logits', 'student_virtual_logits', 'teacher_logits', 'teacher_virtual_logits'))
+    S.requires_grad_(True)
+    V.requires_grad_(True)
+    terms = vrm_terms(S, V, T, W, keep_percentile=100)
+    value = 128 * terms.inter_sample + 32 * terms.inter_class
+    grads = torch.autograd.grad(value, [S, V])
+    S64, V64 = S.detach().double().requires_grad_(), V.detach().double().requires_grad_()
+    want_is, want_ic, _ = independent_vrm(S64, V64, T, W, relative_floor=DEFAULT_EDGE_FLOOR)
+    expected = 128 * want_is + 32 * want_ic
+    expected_grads = torch.autograd.grad(expected, [S64, V64])
+    assert abs(value.item() - expected.item()) <= 1e-5 * abs(expected.item())
+    for got, want in zip(grads, expected_grads):
+        assert relative_error(got, want) <= 1e-5
