@@ -17,6 +17,7 @@ from .seed_comparison import (
     ComparisonSettings,
     gains_in_words,
     metric_by_arm,
+    numbered_stages,
     summary_table,
     teacher_then_arms,
 )
@@ -50,12 +51,6 @@ class ClassificationDemoSettings(ComparisonSettings):
     })
 
 
-def _stages(total: int):
-    """Prints numbered stage headings."""
-    count = iter(range(1, total + 1))
-    return lambda text: print(f'\n[demo-cls {next(count)}/{total}] {text}', flush=True)
-
-
 def run_classification_demo(settings: ClassificationDemoSettings) -> dict:
     """Run every stage and write the report.
 
@@ -66,7 +61,7 @@ def run_classification_demo(settings: ClassificationDemoSettings) -> dict:
     """
     start = time.perf_counter()
     os.makedirs(settings.work_dir, exist_ok=True)
-    stage = _stages(4)
+    stage = numbered_stages('demo-cls', 4)
 
     stage('dataset')
     prepare_fashion_mnist(settings.data_root)

@@ -19,6 +19,7 @@ from .seed_comparison import (
     ComparisonSettings,
     gains_in_words,
     metric_by_arm,
+    numbered_stages,
     summary_table,
     teacher_then_arms,
 )
@@ -59,12 +60,6 @@ class DemoSettings(ComparisonSettings):
         return arms
 
 
-def _stages(total: int):
-    """Prints numbered stage headings."""
-    count = iter(range(1, total + 1))
-    return lambda text: print(f'\n[demo {next(count)}/{total}] {text}', flush=True)
-
-
 def run_demo(settings: DemoSettings) -> dict:
     """Run every stage and write the report.
 
@@ -75,7 +70,7 @@ def run_demo(settings: DemoSettings) -> dict:
     """
     start = time.perf_counter()
     os.makedirs(settings.work_dir, exist_ok=True)
-    stage = _stages(4)
+    stage = numbered_stages('demo', 4)
 
     stage('dataset')
     if settings.data_root is None:

@@ -292,6 +292,12 @@ def add_comparison_arguments(parser, defaults: ComparisonSettings) -> None:
                         help='train the teacher again instead of reusing it')
 
 
+def numbered_stages(name: str, total: int) -> Callable[[str], None]:
+    """A function that prints the next numbered stage heading: ``[name k/total] text``."""
+    count = iter(range(1, total + 1))
+    return lambda text: print(f'\n[{name} {next(count)}/{total}] {text}', flush=True)
+
+
 def teacher_then_arms(settings: ComparisonSettings, data_root: str, arms: Dict[str, str],
                       metric: str, stage: Callable[[str], None]) -> dict:
     """Train (or reuse) the teacher, then every arm with every seed.
