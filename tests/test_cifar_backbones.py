@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 from torchvision.models import ResNet18_Weights, ResNet34_Weights, ResNet50_Weights
 
@@ -28,6 +29,14 @@ PUBLISHED_IMAGENET = {
     'ResNet50': ResNet50_Weights.IMAGENET1K_V1.meta['num_params'],
 }
 MOBILENET_V1_PUBLISHED_M = 4.2
+
+
+@pytest.fixture(autouse=True)
+def mmpretrain_scope():
+    """mmpretrain's models resolve their parts in its default scope; other test
+    modules leave mmdet's or mmengine's current."""
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
 
 
 def num_parameters(model: torch.nn.Module) -> int:

@@ -14,6 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision
+from mmengine.registry import DefaultScope
 from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
 from torch import nn
@@ -24,6 +25,14 @@ from vrm_det.checkpoint_conversion import CIFAR_TEACHERS, TORCHVISION_TEACHERS, 
 from vrm_det.models.backbones import cifar_classifier, imagenet_classifier
 
 ROOT = Path(__file__).parents[1]
+
+
+@pytest.fixture(autouse=True)
+def mmpretrain_scope():
+    """mmpretrain's models resolve their parts in its default scope; other test
+    modules leave mmdet's or mmengine's current."""
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
 
 
 class ReleasedResNetBlock(nn.Module):

@@ -111,9 +111,12 @@ def teacher_weights(checkpoint: dict, filename: str) -> Dict[str, Tensor]:
 
 def expected_shapes(classifier_cfg: dict) -> Dict[str, torch.Size]:
     """Key -> shape of the state dict of the classifier ``classifier_cfg`` builds."""
+    from mmengine.registry import DefaultScope
     from mmpretrain.registry import MODELS
 
-    model = MODELS.build(classifier_cfg)
+    # mmpretrain's models resolve their parts in its scope, whichever scope is current.
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(classifier_cfg)
     return {key: value.shape for key, value in model.state_dict().items()}
 
 
