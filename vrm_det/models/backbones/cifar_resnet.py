@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from vrm_det.registry import register_model
 
-from .common import CONV_BN_INIT, check_out_indices
+from .common import CONV_BN_INIT, check_out_indices, preset
 
 
 def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
@@ -110,10 +110,7 @@ class CifarResNet(BaseModule):
 
     def _setting(self, arch: Union[str, dict]) -> dict:
         if isinstance(arch, str):
-            if arch not in self.arch_settings:
-                raise KeyError(f'unknown CifarResNet arch {arch!r}; presets: '
-                               f'{", ".join(self.arch_settings)}')
-            return self.arch_settings[arch]
+            return preset(self.arch_settings, arch, 'CifarResNet')
         if set(arch) != {'depth', 'widths'}:
             raise KeyError(f'a CifarResNet arch dict has the keys depth and widths, got '
                            f'{sorted(arch)}')

@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from vrm_det.registry import register_model
 
-from .common import CONV_BN_INIT, check_out_indices
+from .common import CONV_BN_INIT, check_out_indices, preset
 
 
 def conv_bn_relu_stage(in_channels: int, widths: Sequence[int]) -> nn.Sequential:
@@ -59,10 +59,7 @@ class CifarVGG(BaseModule):
                  init_cfg: Optional[Union[dict, list]] = CONV_BN_INIT) -> None:
         super().__init__(init_cfg=init_cfg)
         if isinstance(arch, str):
-            if arch not in self.arch_settings:
-                raise KeyError(f'unknown CifarVGG arch {arch!r}; presets: '
-                               f'{", ".join(self.arch_settings)}')
-            arch = self.arch_settings[arch]
+            arch = preset(self.arch_settings, arch, 'CifarVGG')
         if len(arch) != 5 or not all(arch):
             raise ValueError(f'CifarVGG needs the widths of five non-empty stages, got {arch}')
         self.out_indices = check_out_indices(out_indices, num_stages=5, name='CifarVGG')

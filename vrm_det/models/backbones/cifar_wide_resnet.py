@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from vrm_det.registry import register_model
 
-from .common import CONV_BN_INIT, check_out_indices
+from .common import CONV_BN_INIT, check_out_indices, preset
 
 
 class PreActBlock(nn.Module):
@@ -81,10 +81,7 @@ class CifarWideResNet(BaseModule):
                  init_cfg: Optional[Union[dict, list]] = CONV_BN_INIT) -> None:
         super().__init__(init_cfg=init_cfg)
         if isinstance(arch, str):
-            if arch not in self.arch_settings:
-                raise KeyError(f'unknown CifarWideResNet arch {arch!r}; presets: '
-                               f'{", ".join(self.arch_settings)}')
-            arch = self.arch_settings[arch]
+            arch = preset(self.arch_settings, arch, 'CifarWideResNet')
         if set(arch) != {'depth', 'widen_factor'}:
             raise KeyError('a CifarWideResNet arch dict has the keys depth and widen_factor, '
                            f'got {sorted(arch)}')

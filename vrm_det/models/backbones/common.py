@@ -1,6 +1,8 @@
 """What the KD benchmark's backbones share: their initialisation and the
 choice of the stages they return."""
-from typing import Sequence, Tuple
+from typing import Mapping, Sequence, Tuple, TypeVar
+
+Preset = TypeVar('Preset')
 
 # The benchmark draws convolution weights from a zero-mean normal with variance
 # 2 / (k * k * out_channels) (He initialisation, fan-out), zeroes convolution
@@ -24,3 +26,14 @@ def check_out_indices(out_indices: Sequence[int], num_stages: int, name: str) ->
         raise ValueError(f'{name} out_indices must be non-empty and in '
                          f'[-{num_stages}, {num_stages - 1}], got {indices}')
     return tuple(index % num_stages for index in indices)
+
+
+def preset(arch_settings: Mapping[str, Preset], arch: str, name: str) -> Preset:
+    """The settings of the preset ``arch``.
+
+    Raises:
+        KeyError: ``arch`` is not a preset; the message lists them.
+    """
+    if arch not in arch_settings:
+        raise KeyError(f'unknown {name} arch {arch!r}; presets: {", ".join(arch_settings)}')
+    return arch_settings[arch]
