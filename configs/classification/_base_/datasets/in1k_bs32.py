@@ -3,6 +3,6 @@
 # resize to 256 and centre crop 224 for evaluation, 32 images per GPU (256 on 8 GPUs).
 _base_ = ['mmpretrain::_base_/datasets/imagenet_bs32.py']
 
-# Normalisation lives in each model's data_preprocessor (models/in1k/in1k_preprocessor.py):
-# mmengine's Runner would merge a top-level one into the distiller's config.
+# Normalisation lives in each model's data_preprocessor (models/in1k/in1k_preprocessor.py),
+# so that a teacher and a student keep their own; mmpretrain's top-level one is unset.
 data_preprocessor = None

@@ -2,8 +2,8 @@
 # (0.2675, 0.2565, 0.2761) on [0, 1] pixels (HobbitLong/RepDistiller dataset/cifar100.py,
 # megvii-research/mdistiller mdistiller/dataset/cifar100.py), here times 255 because
 # mmpretrain normalises [0, 255] pixels. mmpretrain's CIFAR100 dataset yields RGB arrays.
-# Named apart from `data_preprocessor`: a top-level `data_preprocessor` is merged by
-# mmengine's Runner into the model config, which a distiller does not take.
+# Named apart from `data_preprocessor` and set in each model: a teacher and a student
+# keep their own normalisation wherever their model configs are used.
 cifar100_preprocessor = dict(
     type='ClsDataPreprocessor',
     num_classes=100,

@@ -1,7 +1,7 @@
 # ImageNet normalisation of torchvision's ResNets (the teachers' weights) and of mmpretrain's
 # _base_/datasets/imagenet_bs32.py; images are loaded BGR and converted to RGB.
-# Named apart from `data_preprocessor`: a top-level `data_preprocessor` is merged by
-# mmengine's Runner into the model config, which a distiller does not take.
+# Named apart from `data_preprocessor` and set in each model: a teacher and a student
+# keep their own normalisation wherever their model configs are used.
 in1k_preprocessor = dict(
     type='ClsDataPreprocessor',
     num_classes=1000,
