@@ -12,12 +12,12 @@ from typing import Dict, List
 
 from vrm_det.datasets import prepare_fashion_mnist
 
-from .runs import read_scalars
 from .seed_comparison import (
     ComparisonSettings,
-    gains_in_words,
+    first_seed_scalars,
     metric_by_arm,
     numbered_stages,
+    results_section,
     summary_table,
     teacher_then_arms,
 )
@@ -91,8 +91,7 @@ def write_report(settings: ClassificationDemoSettings, teacher_metrics, teacher_
     plot_metric_spread(metric_by_arm(records, 'top1'), osp.join(out, 'accuracy.png'),
                        ylabel='top-1 accuracy (%)', teacher_value=100 * teacher_metrics['top1'])
     first_seed = records[0]['seed']
-    seed_runs = {r['arm']: r for r in records if r['seed'] == first_seed}
-    scalars = {arm: read_scalars(run['run_dir']) for arm, run in seed_runs.items()}
+    scalars = first_seed_scalars(records)
     plot_curves({arm: s.get('loss', []) for arm, s in scalars.items()},
                 osp.join(out, 'loss_curves.png'), 'total training loss',
                 f'seed {first_seed} (logger window means)')
@@ -103,22 +102,15 @@ def write_report(settings: ClassificationDemoSettings, teacher_metrics, teacher_
                 osp.join(out, 'joint_entropy.png'), 'joint entropy (nats)',
                 "VRM student's joint entropy of the inter-sample edges")
 
-    seconds = sum(r['seconds'] for r in records)
+    teacher = (f"Teacher top-1 {100 * teacher_metrics['top1']:.2f} % "
+               f"({'reused' if teacher_seconds == 0 else f'{teacher_seconds:.0f} s'})")
     lines = [
         '# vrm_det classification demo report', '',
         "Fashion-MNIST (mmpretrain's FashionMNIST dataset): a resnet20 teacher, then a resnet8 "
         'student trained several ways with the same seeds, each evaluated on the 10,000 test '
         'images. The control arm trains the student on VRM\'s RandAugment views as well (its '
         'own cross entropy on both) with no teacher.', '',
-        f"Teacher top-1 {100 * teacher_metrics['top1']:.2f} % "
-        f"({'reused' if teacher_seconds == 0 else f'{teacher_seconds:.0f} s'}). Students: "
-        f"top-1 in %, seeds {', '.join(str(s) for s in settings.seeds)}. A gain *exceeds the "
-        "seed spread* when the arm's mean gain over the student alone (paired by seed) is "
-        "larger than the larger of the two arms' standard deviations over seeds.", '',
-        summary_table(records, reference, 'top1'), '',
-        *[f'- {sentence}' for sentence in gains_in_words(records, reference, 'top1')], '',
-        f'{len(records)} student runs, {jobs} side by side, {seconds / 60:.1f} min of training '
-        f'in all; the whole demo took {wall_s / 60:.1f} min.', '',
+        *results_section(records, reference, 'top1', teacher, settings.seeds, jobs, wall_s),
         '## Top-1 accuracy over seeds', '', '![accuracy](accuracy.png)', '',
         f'## Training loss (seed {first_seed})', '', '![loss curves](loss_curves.png)', '',
         '## Pruning (VRM)', '', '![joint entropy](joint_entropy.png)', '',

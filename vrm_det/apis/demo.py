@@ -14,12 +14,13 @@ from typing import Dict, List, Optional
 
 from vrm_det.datasets import make_toy_coco
 
-from .runs import read_scalars, run_config
+from .runs import run_config
 from .seed_comparison import (
     ComparisonSettings,
-    gains_in_words,
+    first_seed_scalars,
     metric_by_arm,
     numbered_stages,
+    results_section,
     summary_table,
     teacher_then_arms,
 )
@@ -105,8 +106,7 @@ def write_report(settings: DemoSettings, data_root: str, teacher_ckpt: str, teac
                        teacher_value=100 * teacher_metrics['AP'])
 
     first_seed = records[0]['seed']
-    seed_runs = {r['arm']: r for r in records if r['seed'] == first_seed}
-    scalars = {arm: read_scalars(run['run_dir']) for arm, run in seed_runs.items()}
+    scalars = first_seed_scalars(records)
     plot_curves({arm: s.get('loss_cls', []) for arm, s in scalars.items()},
                 osp.join(out, 'loss_curves.png'), 'RoI classification loss',
                 f'student detection loss, seed {first_seed} (logger window means)')
@@ -119,13 +119,14 @@ def write_report(settings: DemoSettings, data_root: str, teacher_ckpt: str, teac
                      'distill/joint_entropy_threshold', [])},
                 osp.join(out, 'joint_entropy.png'), 'joint entropy (nats)',
                 "VRM student's joint entropy of the edges, per iteration")
-    vrm_run = seed_runs[VRM]
+    vrm_run = next(r for r in records if r['arm'] == VRM and r['seed'] == first_seed)
     cfg = run_config(vrm_run['config'], first_seed, data_root, vrm_run['run_dir'],
                      settings.student_iters, 'relations')
     cfg.model.teacher_ckpt = teacher_ckpt
     graph = plot_distiller_relations(cfg, vrm_run['checkpoint'], osp.join(out, 'relations.png'))
 
-    seconds = sum(r['seconds'] for r in records)
+    teacher = (f"Teacher AP {100 * teacher_metrics['AP']:.1f} (seed 0, "
+               f"{'reused' if teacher_seconds == 0 else f'{teacher_seconds:.0f} s'})")
     lines = [
         '# vrm_det demo report', '',
         'One teacher, then one student architecture trained several ways with the same seeds; '
@@ -133,15 +134,7 @@ def write_report(settings: DemoSettings, data_root: str, teacher_ckpt: str, teac
         "trains the student on VRM's virtual view as well (its own detection loss on both "
         'views) with no teacher: VRM is the only method whose student sees augmented images, '
         'and the control tells how much of a gain the augmentation alone explains.', '',
-        f"Teacher AP {100 * teacher_metrics['AP']:.1f} (seed 0, "
-        f"{'reused' if teacher_seconds == 0 else f'{teacher_seconds:.0f} s'}). Students: AP in %, "
-        f"seeds {', '.join(str(s) for s in settings.seeds)}. A gain *exceeds the seed spread* "
-        "when the arm's mean gain over the student alone (paired by seed) is larger than the "
-        'larger of the two arms\' standard deviations over seeds.', '',
-        summary_table(records, ALONE), '',
-        *[f'- {sentence}' for sentence in gains_in_words(records, ALONE)], '',
-        f'{len(records)} student runs, {jobs} side by side, {seconds / 60:.1f} min of training '
-        f'in all; the whole demo took {wall_s / 60:.1f} min.', '',
+        *results_section(records, ALONE, 'AP', teacher, settings.seeds, jobs, wall_s),
         '## AP over seeds', '', '![AP](ap.png)', '',
         f'## Training loss (seed {first_seed})', '', '![loss curves](loss_curves.png)', '',
         '## Pruning (VRM)', '',

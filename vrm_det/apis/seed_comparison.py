@@ -123,6 +123,32 @@ def gains_in_words(records: List[dict], reference: str, metric: str = 'AP') -> L
     return sentences
 
 
+def first_seed_scalars(records: List[dict]) -> Dict[str, dict]:
+    """The logged series of each arm's run with the first seed."""
+    first_seed = records[0]['seed']
+    return {r['arm']: read_scalars(r['run_dir']) for r in records if r['seed'] == first_seed}
+
+
+def results_section(records: List[dict], reference: str, metric: str, teacher: str,
+                    seeds: Sequence[int], jobs: int, wall_s: float) -> List[str]:
+    """A demo report's results in markdown lines: the teacher, the table, each
+    arm's gain in words and the time the runs took.
+
+    Args:
+        teacher (str): The teacher's result as the report states it.
+    """
+    seconds = sum(r['seconds'] for r in records)
+    return [
+        f"{teacher}. Students: {metric} in %, seeds {', '.join(str(s) for s in seeds)}. A gain "
+        "*exceeds the seed spread* when the arm's mean gain over the student alone (paired "
+        "by seed) is larger than the larger of the two arms' standard deviations over seeds.",
+        '', summary_table(records, reference, metric), '',
+        *[f'- {sentence}' for sentence in gains_in_words(records, reference, metric)], '',
+        f'{len(records)} student runs, {jobs} side by side, {seconds / 60:.1f} min of training '
+        f'in all; the whole demo took {wall_s / 60:.1f} min.', '',
+    ]
+
+
 def train_arm(arm: str, config: str, seed: int, data_root: str, run_dir: str,
               teacher_ckpt: Optional[str], iters: Optional[int],
               progress_position: int = 0) -> dict:
