@@ -173,15 +173,31 @@ def test_images_without_boxes(toy_teacher_ckpt, toy_batch):
 
 
 def test_all_background_rois(toy_teacher_ckpt, toy_batch):
+    """Every vertex is background: the graph is still built over all of them,
+    and the loss equals the spec computed independently (numpy) on the
+    logits the distiller passed, at the config's floor."""
+    from test_unit_edges import np_vrm
+
     distiller = build_distiller(toy_teacher_ckpt)
-    labels = []
-    original = distiller.select_vertices
-    distiller.select_vertices = lambda roi_labels: labels.append(roi_labels) or original(
-        roi_labels)
+    captured = {}
+    original = distiller.distill
+
+    def capture(**inputs):
+        captured.update({k: v.detach().clone() for k, v in inputs.items()})
+        return original(**inputs)
+
+    distiller.distill = capture
     losses = step(distiller, without_boxes(toy_batch))
     background = distiller.student.roi_head.bbox_head.num_classes
-    assert (labels[0] == background).all()
-    assert 'pruned_foreground_share' not in losses or losses['pruned_foreground_share'] == 0
+    assert (captured['labels'] == background).all() and len(captured['labels']) > 2
+    assert 'pruned_foreground_share' not in losses
+    loss = distiller.distill_loss
+    want = np_vrm(captured['student_logits'], captured['student_virtual_logits'],
+                  captured['teacher_logits'], captured['teacher_virtual_logits'],
+                  loss.options['keep_percentile'], loss.options['edge_floor'],
+                  loss.options['short_edges'])
+    assert losses['vrm_sample_term'].item() == pytest.approx(want['sample'], rel=1e-4)
+    assert losses['vrm_class_term'].item() == pytest.approx(want['class'], rel=1e-4)
 
 
 def test_zero_proposals_after_nms(toy_teacher_ckpt, toy_batch):

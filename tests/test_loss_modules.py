@@ -39,7 +39,9 @@ def test_vrm_loss_weights_the_functional_terms():
     torch.testing.assert_close(out['kept_fraction'], terms.kept_fraction)
     assert set(out) == {'loss_vrm_sample', 'loss_vrm_class', 'vrm_sample_term',
                         'vrm_class_term', 'kept_fraction', 'joint_entropy',
-                        'joint_entropy_threshold'}
+                        'joint_entropy_threshold', 'unit_edge_share_sample',
+                        'unit_edge_share_class'}
+    torch.testing.assert_close(out['unit_edge_share_sample'], terms.unit_edge_share_sample)
 
 
 def test_pruning_statistics_match_a_numpy_computation():

@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from vrm_det.functional import (
-    DEFAULT_EDGE_FLOOR,
     direct_edge_mask,
     edge_matching_error_fused,
     edge_matching_error_reference,
@@ -21,8 +20,11 @@ from vrm_det.functional import (
 )
 from vrm_det.utils.benchmark_logits import CLUSTERED_SETTINGS, clustered_logits
 
+#: The floor the detection configs set (VRM's own default is 0, the paper's unit edges).
+FLOOR = 0.5
 
-def independent_floor(real, virtual, edge_dim, relative=DEFAULT_EDGE_FLOOR):
+
+def independent_floor(real, virtual, edge_dim, relative=FLOOR):
     """The documented edge-length floor, in numpy float64: ``relative * sqrt(D)``
     times the RMS of the logits after removing each row's mean."""
     x = np.concatenate([real.detach().numpy(), virtual.detach().numpy()]).astype(np.float64)
@@ -49,7 +51,7 @@ def independent_edge_error(s_src, s_dst, t_src, t_dst, penalty='l2', delta=1.0,
     return torch.stack(rows)
 
 
-def independent_vrm(S, V, T, W, percentile=100.0, relative_floor=DEFAULT_EDGE_FLOOR):
+def independent_vrm(S, V, T, W, percentile=100.0, relative_floor=FLOOR):
     """Inter-sample and inter-class terms with numpy entropies and torch float64
     edges (differentiable in S and V when they are float64 leaves)."""
     def entropy(x):
@@ -103,7 +105,7 @@ def relative_error(a, b):
 
 @pytest.mark.parametrize('kind', KINDS)
 @pytest.mark.parametrize('impl', ['fused', 'reference'])
-@pytest.mark.parametrize('relative_floor', [0.0, DEFAULT_EDGE_FLOOR])
+@pytest.mark.parametrize('relative_floor', [0.0, FLOOR])
 def test_matching_error_matches_float64(kind, impl, relative_floor):
     logits = [x.requires_grad_(True) for x in make_logits(kind)]
     S, V, T, W = logits
@@ -134,7 +136,8 @@ def test_vrm_terms_fused_and_reference_match_float64(kind):
     percentile = 90 if kind == 'random' else 100
     want_is, want_ic, want_kept = independent_vrm(S, V, T, W, percentile)
     for impl in ('fused', 'reference'):
-        terms = vrm_terms(S, V, T, W, keep_percentile=percentile, impl=impl)
+        terms = vrm_terms(S, V, T, W, keep_percentile=percentile, impl=impl,
+                          edge_floor=FLOOR)
         assert abs(terms.inter_sample.item() - want_is.item()) <= 1e-5 * want_is.item()
         assert abs(terms.inter_class.item() - want_ic.item()) <= 1e-5 * want_ic.item()
         assert terms.kept_fraction.item() == pytest.approx(want_kept)
@@ -148,7 +151,7 @@ def clustered(setting, B=128, C=81, offset=0.0):
 
 
 @pytest.mark.parametrize('setting', CLUSTERED_SETTINGS, ids=lambda s: f'spread{s[1]}')
-@pytest.mark.parametrize('relative_floor', [0.0, DEFAULT_EDGE_FLOOR])
+@pytest.mark.parametrize('relative_floor', [0.0, FLOOR])
 def test_fused_vrm_matches_float64_on_clustered_logits(setting, relative_floor):
     """Three quarters of the rows in a tight cluster and the views within 2e-4
     to 2e-2 of each other, as a trained detector's RoIs: both graphs' value and
@@ -217,7 +220,7 @@ def test_near_coincident_views_give_bounded_row_gradients(impl):
     W[16:20] = T[16:20] + 1e-3 * torch.randn(4, C, generator=g)
     S.requires_grad_(True)
     V.requires_grad_(True)
-    terms = vrm_terms(S, V, T, W, keep_percentile=100, impl=impl)
+    terms = vrm_terms(S, V, T, W, keep_percentile=100, impl=impl, edge_floor=FLOOR)
     (128 * terms.inter_sample + 32 * terms.inter_class).backward()
     row_norms = torch.cat([S.grad, V.grad]).norm(dim=1)
     assert torch.isfinite(row_norms).all()
@@ -266,9 +269,9 @@ def test_inter_sample_block_is_slice_of_full_graph():
 def test_edges_and_terms_are_invariant_to_a_temperature():
     S, V, T, W = make_logits('random')
     torch.testing.assert_close(unit_edges(S / 3.7, V / 3.7), unit_edges(S, V))
-    a = vrm_terms(S, V, T, W, keep_percentile=100)
+    a = vrm_terms(S, V, T, W, keep_percentile=100, edge_floor=FLOOR)
     # One temperature for both models: the floor follows the teacher's scale.
-    b = vrm_terms(S / 3.7, V / 3.7, T / 3.7, W / 3.7, keep_percentile=100)
+    b = vrm_terms(S / 3.7, V / 3.7, T / 3.7, W / 3.7, keep_percentile=100, edge_floor=FLOOR)
     torch.testing.assert_close(b.inter_sample, a.inter_sample)
     torch.testing.assert_close(b.inter_class, a.inter_class)
     # Without a floor each model's temperature is free.
@@ -286,7 +289,7 @@ def test_the_floor_follows_the_teacher_scale_and_bounds_a_small_student():
     grads = []
     for shrink in (1e-2, 1e-4):
         s, v = (S * shrink).requires_grad_(), (V * shrink).requires_grad_()
-        terms = vrm_terms(s, v, T, W, keep_percentile=100)
+        terms = vrm_terms(s, v, T, W, keep_percentile=100, edge_floor=FLOOR)
         (terms.inter_sample + terms.inter_class).backward()
         grads.append(torch.cat([s.grad, v.grad]).norm())
     # All edges below the floor: the loss is linear-quadratic in d / floor,
@@ -417,4 +420,4 @@ def test_fused_vrm_matches_float64_on_captured_logits():
                        allow_pickle=False)
     logits = [torch.from_numpy(captured[key]) for key in (
         'student_logits', 'student_virtual_logits', 'teacher_logits', 'teacher_virtual_logits')]
-    assert_vrm_matches_float64(*logits, DEFAULT_EDGE_FLOOR)
+    assert_vrm_matches_float64(*logits, FLOOR)

@@ -1,11 +1,13 @@
-"""A short VRM training run as shipped (the toy config, its warm-up and
-weights) keeps its gradient norm within a small factor of the student alone's.
+"""The first iterations of a toy VRM run at full distillation weight (the
+warm-up switched off) keep the gradient norm within a small factor of the
+student alone's: the weights, both views and the detection losses together
+do not swamp the student's own gradient at the start.
 
-The blow-up this guards against came from near-coincident real and virtual
-predictions; the floor that bounds it is pinned exactly, on logits, in
-test_vrm_functional.py (``test_near_coincident_views_give_bounded_row_gradients``).
-Here the whole step is checked: weights, warm-up, both views, the detection
-losses."""
+The divergence the detection configs' edge-length floor prevents builds up
+over about a hundred iterations on the single-class set (docs/user_guide.md,
+"Stability"), too long for the suite; it is pinned on logits of a collapsed
+head, through the loss the configs build, in test_unit_edges.py
+(``test_detection_configs_bound_the_gradient_of_a_collapsed_student``)."""
 import numpy as np
 import pytest
 from conftest import TOY_STUDENT, TOY_VRM, toy_config
@@ -29,9 +31,10 @@ def student_alone_norms(toy_data, tmp_path_factory):
     return grad_norms(cfg)
 
 
-def test_vrm_gradient_norm_stays_within_a_small_factor_of_the_student_alone(
+def test_first_iterations_at_full_weight_keep_the_gradient_norm_near_the_student_alone(
         student_alone_norms, toy_data, toy_teacher_ckpt, tmp_path):
     cfg = toy_config(TOY_VRM, toy_data, tmp_path, max_iters=ITERS, teacher_ckpt=toy_teacher_ckpt)
+    cfg.model.distill_warmup_iters = 0
     vrm = grad_norms(cfg)
     assert np.isfinite(vrm).all()
     assert vrm.max() <= 3 * student_alone_norms.max(), (vrm, student_alone_norms)

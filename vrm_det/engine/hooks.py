@@ -9,7 +9,9 @@ from mmengine.registry import HOOKS
 
 VRM_STATISTICS = ('loss_vrm_sample', 'loss_vrm_class', 'vrm_sample_term', 'vrm_class_term',
                   'kept_fraction', 'joint_entropy', 'joint_entropy_threshold',
-                  'pruned_foreground_share', 'distill_grad_norm', 'distill_skipped_steps')
+                  'pruned_foreground_share', 'unit_edge_share_sample', 'unit_edge_share_class',
+                  'short_dropped_share_sample', 'short_dropped_share_class',
+                  'distill_grad_norm', 'distill_skipped_steps')
 
 
 @HOOKS.register_module()

@@ -11,6 +11,7 @@ from .edges import (
                     edge_penalty,
                     gram_matching_error,
                     logit_scale,
+                    long_edge_mask,
                     unit_edges,
 )
 from .gram import gram_relation_divergence
@@ -26,7 +27,7 @@ from .rkd import rkd_divergence
 from .vrm import VRMTerms, inter_class_vertices, masked_mean, relation_floor, vrm_terms
 
 __all__ = [
-    'DEFAULT_EDGE_FLOOR', 'edge_length_floor', 'logit_scale',
+    'DEFAULT_EDGE_FLOOR', 'edge_length_floor', 'logit_scale', 'long_edge_mask',
     'dist_divergence', 'dkd_divergence', 'cosine_gram', 'direct_edge_mask',
     'edge_matching_error_fused',
     'edge_matching_error_reference', 'edge_penalty', 'gram_matching_error', 'unit_edges',

@@ -28,6 +28,10 @@ sets the floor relative to a logit scale (VRM takes the teacher's, for both
 graphs, so the loss stays invariant to a temperature shared by both models);
 the reference, the fused computation and the tests use it alike.
 
+The floor is this project's deviation from the paper, off by default
+(``relative_floor=0``: every edge a unit vector, as the paper defines it).
+:func:`long_edge_mask` tells which edges a floor leaves as unit vectors.
+
 Everything here is plain torch and knows nothing about detectors.
 """
 import math
@@ -50,15 +54,15 @@ _ZERO_NORM = 1e-12
 # digits lost) are computed from the difference itself.
 _CANCELLATION_RATIO = 100.0
 
-#: Default edge-length floor, as a fraction of ``sqrt(D) * logit_scale``
-#: (see :func:`edge_length_floor`). Two unrelated rows of a model lie about
-#: ``sqrt(2 D) * logit_scale`` apart; 0.5 treats edges shorter than about a
-#: third of that as differences (matched in units of the floor) rather than as
-#: directions. Such edges join near-identical predictions, above all pairs of
-#: confident background RoIs, whose directions are noise: matching them drove
-#: a detection student into collapse (docs/user_guide.md, "Stability").
-#: Any edge's gradient is bounded at about 3 times a typical edge's.
-DEFAULT_EDGE_FLOOR = 0.5
+#: Default edge-length floor: 0, the paper's unit edges. A floor is a
+#: deviation from the paper (see :func:`edge_length_floor`); detection configs
+#: set one (docs/user_guide.md, "Stability"), classification runs without.
+DEFAULT_EDGE_FLOOR = 0.0
+
+#: What becomes of an edge shorter than the floor: ``'match'`` matches it as a
+#: difference in units of the floor, ``'drop'`` leaves it out of the loss when
+#: the *teacher's* edge is that short (its direction is noise).
+SHORT_EDGE_MODES = ('match', 'drop')
 
 Floor = Union[float, Tensor]
 
@@ -93,9 +97,32 @@ def edge_length_floor(scale: Tensor, edge_dim: int,
         scale (Tensor): The model's :func:`logit_scale`.
         edge_dim (int): Length of an edge vector (C for inter-sample edges,
             B for inter-class ones).
-        relative_floor (float): 0 disables the floor.
+        relative_floor (float): 0 disables the floor (the paper's unit
+            edges); 0.5 treats edges shorter than about a third of the
+            distance between two unrelated rows (``sqrt(2 D) * scale``) as
+            differences.
     """
     return (relative_floor * math.sqrt(edge_dim) * scale).clamp_min(_ZERO_NORM)
+
+
+@torch.no_grad()
+def long_edge_mask(src: Tensor, dst: Tensor, floor: Floor = 0.0) -> Tensor:
+    """Which edges are at least ``floor`` long, i.e. taken as unit vectors.
+
+    Lengths come from the expansion of the centred vertices (``O(N M)``
+    memory); an edge within rounding of the floor may fall either side.
+
+    Args:
+        src (Tensor): Source vertices, shape (N, D).
+        dst (Tensor): Destination vertices, shape (M, D).
+        floor (float | Tensor): The edge-length floor; 0 marks every edge
+            longer than the 1e-12 guard.
+
+    Returns:
+        Tensor: Bool, shape (N, M).
+    """
+    dist_sq, _ = _expanded_sq_distance(*_centred(src.detach(), dst.detach()))
+    return dist_sq >= _floored(floor, src).pow(2)
 
 
 def _floored(floor: Floor, like: Tensor) -> Tensor:

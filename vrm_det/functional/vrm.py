@@ -9,10 +9,14 @@ real and on the virtual (augmented) view. Two graphs are built per model:
   virtual column, ``(S[:, a] - S~[:, b]) / |...|`` (C x C edges in R^B).
 
 The student matches the teacher's unit edges; inter-sample edges whose
-student joint entropy lies above a percentile are pruned first. Edges are
-divided by ``max(|d|, floor)`` with a floor relative to the teacher's logit
-scale (see :mod:`.edges`), so near-coincident endpoints cannot blow up the
-gradient.
+student joint entropy lies above a percentile are pruned first.
+
+Deviation from the paper, off by default: edges may be divided by
+``max(|d|, floor)`` with a floor relative to the teacher's logit scale (see
+:mod:`.edges`), so near-coincident endpoints cannot blow up the gradient; an
+edge whose teacher edge is shorter than the floor is then either matched as a
+difference (``short_edges='match'``) or left out (``'drop'``). The share of
+the loss's edges that are unit vectors on both sides is returned per graph.
 """
 from typing import NamedTuple, Optional
 
@@ -21,11 +25,13 @@ from torch import Tensor
 
 from .edges import (
     DEFAULT_EDGE_FLOOR,
+    SHORT_EDGE_MODES,
     edge_length_floor,
     edge_matching_error_fused,
     edge_matching_error_reference,
     gram_matching_error,
     logit_scale,
+    long_edge_mask,
 )
 from .pruning import joint_entropy, kept_entropy_threshold
 
@@ -42,6 +48,14 @@ class VRMTerms(NamedTuple):
     joint_entropy: Tensor  #: mean joint entropy of inter-sample edges (no grad)
     entropy_threshold: Tensor  #: largest joint entropy of a kept edge (0 if none)
     pruned: Tensor  #: (B, B) bool, True for the pruned inter-sample edges
+    #: share of the inter-sample edges in the loss that are unit vectors on
+    #: both sides (student and teacher edge at least the floor long; no grad)
+    unit_edge_share_sample: Tensor
+    unit_edge_share_class: Tensor  #: the same for the inter-class graph
+    #: fraction of inter-sample edges left out for a short teacher edge
+    #: (``short_edges='drop'``; 0 otherwise)
+    short_dropped_sample: Tensor
+    short_dropped_class: Tensor  #: the same for the inter-class graph
 
 
 def inter_class_vertices(real: Tensor, virtual: Tensor, mode: str = 'cross'):
@@ -102,7 +116,8 @@ def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
               joint_entropy_mode: str = 'sum', ic_edges: str = 'cross',
               relation: str = 'vector', penalty: str = 'l2', impl: str = 'fused',
               huber_delta: float = 1.0, chunk_size: Optional[int] = None,
-              edge_floor: float = DEFAULT_EDGE_FLOOR) -> VRMTerms:
+              edge_floor: float = DEFAULT_EDGE_FLOOR,
+              short_edges: str = 'match') -> VRMTerms:
     """Compute the unweighted VRM terms.
 
     Args:
@@ -125,18 +140,26 @@ def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
         chunk_size (int, optional): Row chunk of the reference implementation.
         edge_floor (float): Edge-length floor of both graphs, relative to
             ``sqrt(edge dimension) * logit_scale(teacher, teacher_virtual)``;
-            see :func:`~.edges.edge_length_floor`. 0 leaves only a 1e-12 guard.
+            see :func:`~.edges.edge_length_floor`. 0 (the paper's unit edges)
+            leaves only a 1e-12 guard.
+        short_edges (str): An edge whose teacher edge is shorter than the
+            floor is matched as a difference in units of the floor
+            (``'match'``) or left out of the loss (``'drop'``); no effect
+            without a floor.
 
     Returns:
         VRMTerms: Terms are zero (and connected to the student) when B < 2.
     """
+    if short_edges not in SHORT_EDGE_MODES:
+        raise ValueError(f'short_edges must be one of {SHORT_EDGE_MODES}, got {short_edges!r}')
     teacher, teacher_virtual = teacher.detach(), teacher_virtual.detach()
     if student.shape[0] < 2:
         zero = (student.sum() + student_virtual.sum()) * 0
         nothing = zero.detach()
         pruned = torch.zeros(student.shape[0], student.shape[0], dtype=torch.bool,
                              device=student.device)
-        return VRMTerms(zero, zero, nothing, nothing, nothing, pruned)
+        return VRMTerms(zero, zero, nothing, nothing, nothing, pruned, nothing, nothing,
+                        nothing, nothing)
 
     if relation == 'gram':
         def matching_error(s_src, s_dst, t_src, t_dst, s_floor, t_floor):
@@ -150,20 +173,35 @@ def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
         def matching_error(s_src, s_dst, t_src, t_dst, s_floor, t_floor):
             return edge_matching_error_reference(s_src, s_dst, t_src, t_dst, penalty,
                                                  huber_delta, chunk_size, s_floor, t_floor)
-    def graph_error(s_src, s_dst, t_src, t_dst):
+
+    def graph_term(s_src, s_dst, t_src, t_dst, selected):
+        """Mean error over the ``selected`` edges the loss takes, the share of
+        those that are unit vectors on both sides, and the share of the
+        selected edges dropped for a short teacher edge."""
         floor = relation_floor(teacher, teacher_virtual, s_src.shape[1], edge_floor)
-        return matching_error(s_src, s_dst, t_src, t_dst, floor, floor)
+        teacher_long = long_edge_mask(t_src, t_dst, floor)
+        in_loss = selected
+        if short_edges == 'drop' and edge_floor > 0:
+            in_loss = selected & teacher_long
+        unit = teacher_long & long_edge_mask(s_src, s_dst, floor)
+        error = matching_error(s_src, s_dst, t_src, t_dst, floor, floor)
+        dropped = (selected & ~in_loss).sum() / selected.sum().clamp_min(1)
+        return masked_mean(error, in_loss), masked_mean(unit.float(), in_loss), dropped
 
     entropy = joint_entropy(student, student_virtual, joint_entropy_mode)
     threshold = kept_entropy_threshold(entropy, keep_percentile)
     kept = entropy <= threshold
-    inter_sample = masked_mean(
-        graph_error(student, student_virtual, teacher, teacher_virtual), kept)
+    inter_sample, unit_sample, dropped_sample = graph_term(
+        student, student_virtual, teacher, teacher_virtual, kept)
 
     s_src, s_dst, ic_mask = inter_class_vertices(student, student_virtual, ic_edges)
     t_src, t_dst, _ = inter_class_vertices(teacher, teacher_virtual, ic_edges)
-    inter_class = masked_mean(graph_error(s_src, s_dst, t_src, t_dst), ic_mask)
+    if ic_mask is None:
+        ic_mask = torch.ones(s_src.shape[0], s_dst.shape[0], dtype=torch.bool,
+                             device=student.device)
+    inter_class, unit_class, dropped_class = graph_term(s_src, s_dst, t_src, t_dst, ic_mask)
 
     # The threshold is the largest kept entropy; -inf (nothing kept) logs as 0.
     return VRMTerms(inter_sample, inter_class, kept.float().mean(), entropy.mean(),
-                    threshold.clamp_min(0), ~kept)
+                    threshold.clamp_min(0), ~kept, unit_sample.detach(), unit_class.detach(),
+                    dropped_sample.detach(), dropped_class.detach())

@@ -12,6 +12,7 @@ from vrm_det.functional import (  # noqa: E402
     DEFAULT_EDGE_FLOOR,
     edge_matching_error_reference,
     joint_entropy,
+    long_edge_mask,
     relation_floor,
     unreliable_edge_mask,
 )
@@ -104,10 +105,15 @@ def plot_relation_graphs(student: Tensor, student_virtual: Tensor, teacher: Tens
     ``max_vertices`` vertices are drawn; pruning is computed on the whole batch.
 
     Returns:
-        dict: ``kept_fraction`` over the batch and the number of vertices drawn.
+        dict: ``kept_fraction`` over the batch, ``unit_edge_share`` (of the
+        kept edges, those at least the floor long on both sides: matched as
+        unit vectors) and the number of vertices drawn.
     """
     pruned = unreliable_edge_mask(joint_entropy(student, student_virtual), keep_percentile)
     floor = relation_floor(teacher, teacher_virtual, student.shape[1], edge_floor).double()
+    unit = (long_edge_mask(student.double(), student_virtual.double(), floor)
+            & long_edge_mask(teacher.double(), teacher_virtual.double(), floor))
+    unit_share = unit[~pruned].float().mean().item() if (~pruned).any() else 0.0
     n = min(max_vertices, student.shape[0])
     s, sv, t, tv = (x[:n].detach().double() for x in (student, student_virtual, teacher,
                                                        teacher_virtual))
@@ -126,8 +132,9 @@ def plot_relation_graphs(student: Tensor, student_virtual: Tensor, teacher: Tens
     axes[2].scatter(cols.numpy(), rows.numpy(), marker='x', s=14, c='cyan', linewidths=0.8)
     kept = 1 - pruned.float().mean().item()
     fig.suptitle(title or f'inter-sample relation graphs, {n} of {student.shape[0]} vertices, '
-                 f'{100 * kept:.1f}% of edges kept', fontsize=10)
+                 f'{100 * kept:.1f}% of edges kept, {100 * unit_share:.1f}% of those '
+                 'unit vectors on both sides', fontsize=10)
     fig.tight_layout()
     fig.savefig(out_file, dpi=120)
     plt.close(fig)
-    return dict(kept_fraction=kept, vertices_drawn=n)
+    return dict(kept_fraction=kept, unit_edge_share=unit_share, vertices_drawn=n)

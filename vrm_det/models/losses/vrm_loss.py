@@ -5,7 +5,7 @@ import torch
 from torch import Tensor
 
 from vrm_det.functional import DEFAULT_EDGE_FLOOR, kd_divergence, vrm_terms
-from vrm_det.functional.edges import EDGE_PENALTIES
+from vrm_det.functional.edges import EDGE_PENALTIES, SHORT_EDGE_MODES
 from vrm_det.functional.pruning import JOINT_ENTROPY_MODES
 from vrm_det.functional.validation import check_choice
 from vrm_det.functional.vrm import IC_EDGE_MODES, IMPLS, RELATIONS
@@ -45,7 +45,18 @@ class VRMLoss(DistillLoss):
         edge_floor (float): Edge-length floor relative to the teacher's logit
             scale: edges are divided by ``max(|d|, floor)``, which bounds the
             gradient where a prediction and its virtual view (nearly)
-            coincide; see :func:`vrm_det.functional.edge_length_floor`.
+            coincide; see :func:`vrm_det.functional.edge_length_floor`. 0 (the
+            default) is the paper's loss, every edge a unit vector; a floor is
+            a deviation from it (detection configs set one).
+        short_edges (str): With a floor, an edge whose teacher edge is
+            shorter than it is matched as a difference (``'match'``) or left
+            out of the loss (``'drop'``).
+
+    Besides the losses, every step logs ``unit_edge_share_sample`` and
+    ``unit_edge_share_class``: the share of the edges in each term that are
+    matched as unit vectors on both sides (1 without a floor), and with
+    ``short_edges='drop'`` the shares of edges dropped
+    (``short_dropped_share_sample`` / ``_class``).
     """
     uses_virtual_view = True
 
@@ -54,13 +65,14 @@ class VRMLoss(DistillLoss):
                  ic_edges: str = 'cross', relation: str = 'vector', loss: str = 'l2',
                  impl: str = 'auto', kd_weight: float = 0.0, kd_temperature: float = 4.0,
                  huber_delta: float = 1.0, chunk_size: Optional[int] = None,
-                 edge_floor: float = DEFAULT_EDGE_FLOOR) -> None:
+                 edge_floor: float = DEFAULT_EDGE_FLOOR, short_edges: str = 'match') -> None:
         super().__init__()
         check_choice('joint_entropy', joint_entropy, JOINT_ENTROPY_MODES)
         check_choice('ic_edges', ic_edges, IC_EDGE_MODES)
         check_choice('relation', relation, RELATIONS)
         check_choice('loss', loss, EDGE_PENALTIES)
         check_choice('impl', impl, ('auto',) + IMPLS)
+        check_choice('short_edges', short_edges, SHORT_EDGE_MODES)
         if not 0 <= keep_percentile <= 100:
             raise ValueError(f'keep_percentile={keep_percentile} must lie in [0, 100] '
                              '(the percent of edges kept; 100 keeps every edge)')
@@ -85,7 +97,7 @@ class VRMLoss(DistillLoss):
                             joint_entropy_mode=joint_entropy, ic_edges=ic_edges,
                             relation=relation, penalty=loss, impl=impl,
                             huber_delta=huber_delta, chunk_size=chunk_size,
-                            edge_floor=edge_floor)
+                            edge_floor=edge_floor, short_edges=short_edges)
 
     @property
     def impl(self) -> str:
@@ -106,7 +118,12 @@ class VRMLoss(DistillLoss):
                       vrm_class_term=terms.inter_class.detach(),
                       kept_fraction=terms.kept_fraction,
                       joint_entropy=terms.joint_entropy,
-                      joint_entropy_threshold=terms.entropy_threshold)
+                      joint_entropy_threshold=terms.entropy_threshold,
+                      unit_edge_share_sample=terms.unit_edge_share_sample,
+                      unit_edge_share_class=terms.unit_edge_share_class)
+        if self.options['short_edges'] == 'drop':
+            losses.update(short_dropped_share_sample=terms.short_dropped_sample,
+                          short_dropped_share_class=terms.short_dropped_class)
         if labels is not None and self.background_label is not None and terms.pruned.any():
             # Each pruned edge has two endpoints: real vertex i, virtual vertex j.
             rows, cols = terms.pruned.nonzero(as_tuple=True)
