@@ -1,5 +1,6 @@
 """Distillation of a two-stage detector (Faster R-CNN family) on RoI logits."""
 import copy
+import math
 from typing import Dict, List, Optional, Tuple, Union
 
 import torch
@@ -12,7 +13,7 @@ from vrm_det.registry import register_model
 
 from .base_distiller import BaseDistiller
 
-ROI_VERTICES = ('all', 'foreground')
+ROI_VERTICES = ('all', 'foreground', 'balanced')
 
 
 def _cpu_autocast(feats) -> bool:
@@ -53,7 +54,13 @@ class TwoStageDistiller(BaseDistiller):
             the virtual images from RGB images in [0, 255], e.g.
             ``dict(type='PhotometricRandAugment', num_ops=2)``. Required when
             the loss uses the virtual view or ``virtual_det_loss`` is True.
-        roi_vertices (str): ``'all'`` sampled RoIs, or ``'foreground'`` ones.
+        roi_vertices (str): ``'all'`` sampled RoIs, ``'foreground'`` ones, or
+            ``'balanced'``: every foreground RoI plus a random sample of the
+            background ones, at most ``background_ratio`` times as many
+            (and enough for two vertices), so that fewer edges join two
+            background RoIs.
+        background_ratio (float): Background vertices per foreground vertex
+            under ``roi_vertices='balanced'``.
         max_vertices (int, optional): Keep at most this many vertices per
             batch (a random subset).
         virtual_det_loss (bool): Also take the student's RoI classification
@@ -68,11 +75,14 @@ class TwoStageDistiller(BaseDistiller):
 
     def __init__(self, student: dict, teacher: Union[dict, str], teacher_ckpt: str,
                  distill_loss: dict, virtual_view: Optional[dict] = None,
-                 roi_vertices: str = 'all', max_vertices: Optional[int] = None,
-                 virtual_det_loss: bool = False, distill_warmup_iters: int = 0,
+                 roi_vertices: str = 'all', background_ratio: float = 1.0,
+                 max_vertices: Optional[int] = None, virtual_det_loss: bool = False,
+                 distill_warmup_iters: int = 0,
                  gather_vertices: bool = False, data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         check_choice('roi_vertices', roi_vertices, ROI_VERTICES)
+        if background_ratio < 0:
+            raise ValueError(f'background_ratio={background_ratio} must be >= 0')
         if max_vertices is not None and max_vertices < 2:
             raise ValueError(f'max_vertices={max_vertices} must be at least 2 or None')
         super().__init__(student, teacher, teacher_ckpt, distill_loss, virtual_view,
@@ -81,6 +91,7 @@ class TwoStageDistiller(BaseDistiller):
                          gather_vertices=gather_vertices, data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
         self.roi_vertices, self.max_vertices = roi_vertices, max_vertices
+        self.background_ratio = background_ratio
         if hasattr(self.distill_loss, 'background_label'):
             self.distill_loss.background_label = self.student.roi_head.bbox_head.num_classes
         self.virtual_det_loss = virtual_det_loss
@@ -151,6 +162,12 @@ class TwoStageDistiller(BaseDistiller):
         background = self.student.roi_head.bbox_head.num_classes
         if self.roi_vertices == 'foreground':
             index = (labels < background).nonzero(as_tuple=True)[0]
+        elif self.roi_vertices == 'balanced':
+            foreground = (labels < background).nonzero(as_tuple=True)[0]
+            candidates = (labels == background).nonzero(as_tuple=True)[0]
+            cap = max(math.ceil(self.background_ratio * len(foreground)), 2 - len(foreground))
+            chosen = torch.randperm(len(candidates), device=labels.device)[:cap]
+            index = torch.cat([foreground, candidates[chosen]]).sort().values
         else:
             index = torch.arange(len(labels), device=labels.device)
         if self.max_vertices is not None and len(index) > self.max_vertices:
