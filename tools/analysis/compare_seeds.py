@@ -26,8 +26,11 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--data-root', required=True, help='COCO-format dataset')
-    parser.add_argument('--arm', action='append', required=True, metavar='NAME=CONFIG',
-                        help='an arm to train; repeat for each')
+    parser.add_argument('--arm', action='append', required=True,
+                        metavar='NAME=CONFIG [KEY=VALUE ...]',
+                        help='an arm to train; repeat for each. Config options may follow '
+                        'the file in the same argument, e.g. '
+                        '"floor 0=configs/x.py model.distill_loss.edge_floor=0"')
     parser.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     parser.add_argument('--teacher-config', help='trained once (seed 0) unless --teacher-ckpt')
     parser.add_argument('--teacher-ckpt', help='a trained teacher checkpoint')

@@ -26,9 +26,9 @@ CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))
                       'configs', 'fashion_mnist')
 
 #: The arms' labels, in the report's order; the first is the reference.
-ALONE, CONTROL, KD, DKD, DIST, VRM = (
+ALONE, CONTROL, KD, DKD, DIST, VRM, CONTROL_VRM = (
     'student alone', 'student + virtual view (control)', 'student + KD', 'student + DKD',
-    'student + DIST', 'student + VRM')
+    'student + DIST', 'student + VRM', 'control + VRM')
 
 
 def _config(name: str) -> str:
@@ -48,6 +48,7 @@ class ClassificationDemoSettings(ComparisonSettings):
         DKD: _config('dkd_resnet20-resnet8_fashion-mnist.py'),
         DIST: _config('dist_resnet20-resnet8_fashion-mnist.py'),
         VRM: _config('vrm_resnet20-resnet8_fashion-mnist.py'),
+        CONTROL_VRM: _config('control-vrm_resnet20-resnet8_fashion-mnist.py'),
     })
 
 
@@ -96,6 +97,10 @@ def write_report(settings: ClassificationDemoSettings, teacher_metrics, teacher_
                 osp.join(out, 'loss_curves.png'), 'total training loss',
                 f'seed {first_seed} (logger window means)')
     vrm_scalars = scalars.get(VRM, {})
+    plot_curves({arm: s.get('distill/unit_edge_share_sample', []) for arm, s in scalars.items()
+                 if 'distill/unit_edge_share_sample' in s},
+                osp.join(out, 'unit_edge_share.png'), 'unit-edge share, inter-sample graph',
+                'share of kept edges matched as unit vectors on both sides', ylim=(0, 1.02))
     plot_curves({'mean over edges': vrm_scalars.get('distill/joint_entropy', []),
                  'largest kept (threshold)': vrm_scalars.get(
                      'distill/joint_entropy_threshold', [])},
@@ -109,11 +114,15 @@ def write_report(settings: ClassificationDemoSettings, teacher_metrics, teacher_
         "Fashion-MNIST (mmpretrain's FashionMNIST dataset): a resnet20 teacher, then a resnet8 "
         'student trained several ways with the same seeds, each evaluated on the 10,000 test '
         'images. The control arm trains the student on VRM\'s RandAugment views as well (its '
-        'own cross entropy on both) with no teacher.', '',
+        'own cross entropy on both) with no teacher; control + VRM adds VRM to it, so alone, '
+        'control and control + VRM add one thing at a time. The unit-edge share is the share '
+        'of the loss\'s edges matched as unit vectors on both sides, as the paper defines '
+        'them (1: no edge-length floor in effect).', '',
         *results_section(records, reference, 'top1', teacher, settings.seeds, jobs, wall_s),
         '## Top-1 accuracy over seeds', '', '![accuracy](accuracy.png)', '',
         f'## Training loss (seed {first_seed})', '', '![loss curves](loss_curves.png)', '',
         '## Pruning (VRM)', '', '![joint entropy](joint_entropy.png)', '',
+        '## Unit-edge share (VRM arms)', '', '![unit-edge share](unit_edge_share.png)', '',
     ]
     path = osp.join(out, 'report.md')
     with open(path, 'w') as f:

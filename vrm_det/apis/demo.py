@@ -29,9 +29,9 @@ CONFIG_DIR = osp.join(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))
                       'configs', 'toy')
 
 #: The arms' labels, in the report's order; the first is the reference.
-ALONE, CONTROL, KD, VRM, DKD, DIST = ('student alone', 'student + virtual view (control)',
-                                      'student + KD', 'student + VRM', 'student + DKD',
-                                      'student + DIST')
+ALONE, CONTROL, KD, VRM, CONTROL_VRM, DKD, DIST = (
+    'student alone', 'student + virtual view (control)', 'student + KD', 'student + VRM',
+    'control + VRM', 'student + DKD', 'student + DIST')
 
 
 def _toy(name: str) -> str:
@@ -48,6 +48,7 @@ class DemoSettings(ComparisonSettings):
     control_config: str = _toy('augment-control_faster-rcnn_r18-w8_fpn_toy.py')
     kd_config: str = _toy('kd_faster-rcnn_r18-w32-w8_fpn_toy.py')
     vrm_config: str = _toy('vrm_faster-rcnn_r18-w32-w8_fpn_toy.py')
+    control_vrm_config: str = _toy('control-vrm_faster-rcnn_r18-w32-w8_fpn_toy.py')
     dkd_config: str = _toy('dkd_faster-rcnn_r18-w32-w8_fpn_toy.py')
     dist_config: str = _toy('dist_faster-rcnn_r18-w32-w8_fpn_toy.py')
     all_baselines: bool = False  # also DKD and DIST
@@ -55,7 +56,7 @@ class DemoSettings(ComparisonSettings):
     def arms(self) -> Dict[str, str]:
         """Arm label -> config, the reference (student alone) first."""
         arms = {ALONE: self.student_config, CONTROL: self.control_config,
-                KD: self.kd_config, VRM: self.vrm_config}
+                KD: self.kd_config, VRM: self.vrm_config, CONTROL_VRM: self.control_vrm_config}
         if self.all_baselines:
             arms.update({DKD: self.dkd_config, DIST: self.dist_config})
         return arms
@@ -114,6 +115,10 @@ def write_report(settings: DemoSettings, data_root: str, teacher_ckpt: str, teac
     plot_curves({'VRM': vrm_scalars.get('distill/kept_fraction', [])},
                 osp.join(out, 'kept_fraction.png'), 'kept inter-sample edges',
                 'fraction of edges kept after pruning, per iteration', ylim=(0, 1.02))
+    plot_curves({arm: s.get('distill/unit_edge_share_sample', []) for arm, s in scalars.items()
+                 if 'distill/unit_edge_share_sample' in s},
+                osp.join(out, 'unit_edge_share.png'), 'unit-edge share, inter-sample graph',
+                'share of kept edges matched as unit vectors on both sides', ylim=(0, 1.02))
     plot_curves({'mean over edges': vrm_scalars.get('distill/joint_entropy', []),
                  'largest kept (threshold)': vrm_scalars.get(
                      'distill/joint_entropy_threshold', [])},
@@ -133,7 +138,11 @@ def write_report(settings: DemoSettings, data_root: str, teacher_ckpt: str, teac
         "every model evaluated with mmdet's CocoMetric on the val split. The control arm "
         "trains the student on VRM's virtual view as well (its own detection loss on both "
         'views) with no teacher: VRM is the only method whose student sees augmented images, '
-        'and the control tells how much of a gain the augmentation alone explains.', '',
+        'and the control tells how much of a gain the augmentation alone explains. Control + '
+        'VRM adds VRM to the control, so alone, control and control + VRM add one thing at '
+        "a time. The unit-edge share is the share of the loss's edges matched as unit "
+        'vectors on both sides, as the paper defines them; the rest fall under the '
+        'detection configs\' edge-length floor (docs/user_guide.md, "Stability").', '',
         *results_section(records, ALONE, 'AP', teacher, settings.seeds, jobs, wall_s),
         '## AP over seeds', '', '![AP](ap.png)', '',
         f'## Training loss (seed {first_seed})', '', '![loss curves](loss_curves.png)', '',
@@ -143,9 +152,12 @@ def write_report(settings: DemoSettings, data_root: str, teacher_ckpt: str, teac
         "largest joint entropy of a kept edge: it and the mean follow the student's "
         'uncertainty over training.', '',
         '![kept fraction](kept_fraction.png)', '', '![joint entropy](joint_entropy.png)', '',
+        '## Unit-edge share (VRM arms)', '', '![unit-edge share](unit_edge_share.png)', '',
         '## Relation graphs of one batch', '',
         f"Teacher and VRM student (seed {first_seed}), {graph['vertices_drawn']} RoI vertices "
-        f"drawn; {100 * graph['kept_fraction']:.1f}% of the batch's edges kept.", '',
+        f"drawn; {100 * graph['kept_fraction']:.1f}% of the batch's edges kept, "
+        f"{100 * graph['unit_edge_share']:.1f}% of them matched as unit vectors on both "
+        'sides.', '',
         '![relation graphs](relations.png)', '',
     ]
     path = osp.join(out, 'report.md')

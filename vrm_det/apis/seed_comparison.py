@@ -9,6 +9,7 @@ single-threaded runs finish sooner than the same runs one after the other.
 A run's numbers depend on its thread count (the order of float reductions),
 not on which process or in what order it ran.
 """
+import ast
 import json
 import multiprocessing
 import os
@@ -17,7 +18,7 @@ import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from .runs import read_scalars, run_config, train_and_evaluate
 
@@ -27,6 +28,31 @@ _WORKER_SLOT = 0  # the terminal line of this worker's progress bar
 def _series_max(series: Dict[str, list], key: str) -> Optional[float]:
     values = [value for _, value in series.get(key, [])]
     return max(values) if values else None
+
+
+def _series_mean_min(series: Dict[str, list], key: str) -> Optional[List[float]]:
+    values = [value for _, value in series.get(key, [])]
+    return [statistics.mean(values), min(values)] if values else None
+
+
+def parse_arm(spec: str) -> Tuple[str, Dict[str, object]]:
+    """An arm's config and its config options from ``'CONFIG [key=value ...]'``.
+
+    Keys are dotted config paths (``model.distill_loss.edge_floor=0``); a
+    value is read as a Python literal where it is one, else as a string, so
+    that arms differing in one option need no config file of their own.
+    """
+    config, *items = spec.split()
+    options = {}
+    for item in items:
+        key, sep, value = item.partition('=')
+        if not sep or not key:
+            raise ValueError(f'arm option {item!r} in {spec!r}: write key=value')
+        try:
+            options[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            options[key] = value
+    return config, options
 
 
 def _std(values: List[float]) -> float:
@@ -85,8 +111,9 @@ def summary_table(records: List[dict], reference: Optional[str] = None,
     aps = metric_by_arm(records, metric)
     reference = reference if reference is not None else next(iter(aps), None)
     lines = [f'| arm | {metric} (mean ± std) | {metric} per seed | gain over {reference} | '
-             'gain exceeds seed spread | max grad norm | max distill grad norm |',
-             '| --- | ---: | --- | ---: | :---: | ---: | ---: |']
+             'gain exceeds seed spread | max grad norm | max distill grad norm | '
+             'unit-edge share, inter-sample / inter-class: mean (min) |',
+             '| --- | ---: | --- | ---: | :---: | ---: | ---: | ---: |']
     for arm, per_seed in aps.items():
         rows = [r for r in records if r['arm'] == arm]
         values = [per_seed[s] for s in sorted(per_seed)]
@@ -99,8 +126,21 @@ def summary_table(records: List[dict], reference: Optional[str] = None,
                        'yes' if gain['exceeds_spread'] else 'no')
         lines.append(f"| {arm} | {_mean_std(values)} | {', '.join(f'{a:.1f}' for a in values)} "
                      f"| {gain_text} | {verdict} | {_largest(rows, 'max_grad_norm')} | "
-                     f"{_largest(rows, 'max_distill_grad_norm')} |")
+                     f"{_largest(rows, 'max_distill_grad_norm')} | {_unit_edge_share(rows)} |")
     return '\n'.join(lines)
+
+
+def _unit_edge_share(rows: List[dict]) -> str:
+    """Mean over the arm's runs and logged steps, and the smallest step's value."""
+    parts = []
+    for graph in ('sample', 'class'):
+        stats = [r[f'unit_edge_share_{graph}'] for r in rows
+                 if r.get(f'unit_edge_share_{graph}') is not None]
+        if not stats:
+            return '—'
+        parts.append(f'{statistics.mean(s[0] for s in stats):.3f} '
+                     f'({min(s[1] for s in stats):.3f})')
+    return ' / '.join(parts)
 
 
 def gains_in_words(records: List[dict], reference: str, metric: str = 'AP') -> List[str]:
@@ -152,11 +192,16 @@ def results_section(records: List[dict], reference: str, metric: str, teacher: s
 def train_arm(arm: str, config: str, seed: int, data_root: str, run_dir: str,
               teacher_ckpt: Optional[str], iters: Optional[int],
               progress_position: int = 0) -> dict:
-    """Train one arm with one seed and evaluate it; the record of the run."""
+    """Train one arm with one seed and evaluate it; the record of the run.
+
+    ``config`` may carry config options after the file (see :func:`parse_arm`).
+    """
     import vrm_det  # noqa: F401  (registers the models in a fresh worker process)
 
-    cfg = run_config(config, seed, data_root, run_dir, iters, f'{arm} s{seed}',
+    path, options = parse_arm(config)
+    cfg = run_config(path, seed, data_root, run_dir, iters, f'{arm} s{seed}',
                      progress_position=progress_position)
+    cfg.merge_from_dict(options)
     if 'teacher_ckpt' in cfg.model:
         if teacher_ckpt is None:
             raise ValueError(f'{config} distils from a teacher: give teacher_ckpt')
@@ -166,7 +211,11 @@ def train_arm(arm: str, config: str, seed: int, data_root: str, run_dir: str,
     return dict(arm=arm, seed=seed, config=config, checkpoint=checkpoint, run_dir=run_dir,
                 seconds=seconds, **metrics,
                 max_grad_norm=_series_max(scalars, 'grad_norm'),
-                max_distill_grad_norm=_series_max(scalars, 'distill/distill_grad_norm'))
+                max_distill_grad_norm=_series_max(scalars, 'distill/distill_grad_norm'),
+                # [mean, min] over the logged steps
+                unit_edge_share_sample=_series_mean_min(scalars,
+                                                        'distill/unit_edge_share_sample'),
+                unit_edge_share_class=_series_mean_min(scalars, 'distill/unit_edge_share_class'))
 
 
 def _init_worker(threads: int, slots) -> None:
@@ -199,8 +248,9 @@ def compare_over_seeds(arms: Dict[str, str], seeds: Sequence[int], data_root: st
     """Train every arm with every seed and evaluate it.
 
     Args:
-        arms (dict[str, str]): Name -> config file. Distiller configs get
-            ``teacher_ckpt``.
+        arms (dict[str, str]): Name -> config file, optionally followed by
+            config options (``'CONFIG model.roi_vertices=balanced'``, see
+            :func:`parse_arm`). Distiller configs get ``teacher_ckpt``.
         seeds (Sequence[int]): Seeds; each arm runs once per seed.
         data_root (str): The dataset the configs are pointed at (a COCO-format
             one for detection, what the config's dataset reads for
