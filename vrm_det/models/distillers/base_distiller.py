@@ -96,6 +96,23 @@ def _with_data_preprocessor(model: dict, data_preprocessor: Optional[dict]) -> d
     return model
 
 
+def _loaded_rgb(preprocessor: nn.Module) -> bool:
+    """Whether the images reach ``preprocessor`` in RGB order.
+
+    No setting records the loaded order; each library's convention decides.
+    mmdet's and mmengine's preprocessors (``bgr_to_rgb``) get images that mmcv
+    loaded BGR, so their model sees RGB iff ``bgr_to_rgb`` (caffe-style configs
+    leave it off and see BGR). mmpretrain's ``ClsDataPreprocessor`` (``to_rgb``)
+    converts images loaded BGR from files (ImageNet: ``to_rgb=True``) and leaves
+    the RGB arrays of CIFAR, MNIST and Fashion-MNIST as they are
+    (``to_rgb=False``): its model sees RGB either way.
+    """
+    if getattr(preprocessor, '_channel_conversion', None) is None and hasattr(
+            preprocessor, 'to_rgb'):
+        return not preprocessor.to_rgb
+    return False
+
+
 @contextmanager
 def _running_stats_frozen(model: nn.Module):
     """Batch-norm layers normalise with batch statistics but do not update
@@ -374,6 +391,10 @@ class BaseDistiller(BaseModel):
                 made from that region alone and the padding is left as it is,
                 so image statistics (autocontrast, equalize, contrast) never
                 see the padding. None: the whole canvas is the image.
+
+        The view receives RGB whatever order the model sees, which is RGB iff
+        (the preprocessor converts channels) XOR (images are loaded RGB); see
+        :func:`_loaded_rgb` for how the loaded order is decided.
         """
         if not self.uses_virtual_view:
             return None
@@ -382,12 +403,15 @@ class BaseDistiller(BaseModel):
         if len(image_sizes) != len(inputs):
             raise ValueError(f'{len(image_sizes)} image sizes for {len(inputs)} images')
         normalisation = ImageNormalisation.of(self.data_preprocessor)
+        # The view works on RGB pixels. to_loaded undoes the conversion, giving
+        # the loaded order: flip it only when the images were loaded BGR.
+        loaded_bgr = not _loaded_rgb(self.data_preprocessor)
         virtual = inputs.clone()
         for index, (height, width) in enumerate(image_sizes):
-            # The view works on RGB pixels; images are loaded as BGR.
-            rgb = normalisation.to_loaded(inputs[index:index + 1, :, :height, :width]).flip(1)
+            loaded = normalisation.to_loaded(inputs[index:index + 1, :, :height, :width])
+            view = self.virtual_view(loaded.flip(1) if loaded_bgr else loaded)
             virtual[index:index + 1, :, :height, :width] = normalisation.from_loaded(
-                self.virtual_view(rgb).flip(1))
+                view.flip(1) if loaded_bgr else view)
         return virtual
 
     def _batch_norm_frozen(self) -> bool:
