@@ -18,7 +18,7 @@ RANGES = {
     'torchvision': 'torchvision>=0.28',  # follows torch
     'mmcv': 'mmcv>=2.0.0,<2.2.0',  # mmdet 3.3 asserts mmcv<2.2.0 at import
     'mmdet': 'mmdet>=3.3.0,<3.4',  # vrm_det subclasses mmdet 3.3's detector internals
-    'mmengine': 'mmengine>=0.10.7,<1.0',  # 1.0 may change the runner/registry API
+    'mmengine': 'mmengine>=0.10.7',  # no release known to break the runner, hooks or registry
     'mmpretrain': 'mmpretrain>=1.2.0,<1.3',  # vrm_det subclasses mmpretrain 1.2's classifier
     'pycocotools': 'pycocotools>=2.0',  # stable API across 2.0.x
 }

@@ -13,7 +13,7 @@ from conftest import TOY_STUDENT, TOY_VRM, toy_config
 from mmengine.config import Config
 
 from vrm_det.apis import DemoSettings, prepare_train_config, read_scalars, run_demo
-from vrm_det.apis.demo import ALONE, CONTROL, KD, VRM
+from vrm_det.apis.demo import ALONE, CONTROL, CONTROL_VRM, KD, VRM
 from vrm_det.apis.seed_comparison import gain_over, summary_table, train_arm
 from vrm_det.checkpoint import load_local_checkpoint
 from vrm_det.visualization import plot_distiller_relations
@@ -42,7 +42,7 @@ def settings_records(settings):
 def test_demo_trains_every_arm_with_every_seed_and_reports_the_spread(demo):
     settings, result = demo
     records = result['records']
-    arms = [ALONE, CONTROL, KD, VRM]
+    arms = [ALONE, CONTROL, KD, VRM, CONTROL_VRM]
     assert [(r['arm'], r['seed']) for r in records] == [(a, s) for s in (0, 1) for a in arms]
     assert records == settings_records(settings)
     for record in records:
@@ -53,8 +53,13 @@ def test_demo_trains_every_arm_with_every_seed_and_reports_the_spread(demo):
         aps = [100 * r['AP'] for r in records if r['arm'] == arm]
         # mean ± sample std, computed here independently of the report's code
         assert f'| {arm} | {np.mean(aps):.1f} ± {np.std(aps, ddof=1):.1f} |' in report
+        if arm in (VRM, CONTROL_VRM):  # the unit-edge share column, from the logged steps
+            steps = {graph: [v for r in records if r['arm'] == arm for _, v in read_scalars(
+                r['run_dir'])[f'distill/unit_edge_share_{graph}']] for graph in ('sample', 'class')}
+            cells = ' / '.join(f'{np.mean(v):.3f} ({np.min(v):.3f})' for v in steps.values())
+            assert f'| {cells} |' in report.split(f'| {arm} |')[1].split('\n')[0]
     for name in ('ap.png', 'loss_curves.png', 'kept_fraction.png', 'joint_entropy.png',
-                 'relations.png'):
+                 'relations.png', 'unit_edge_share.png'):
         assert osp.getsize(osp.join(settings.work_dir, name)) > 5000 and name in report
 
 
@@ -70,6 +75,10 @@ def test_demo_runs_each_arm_with_its_own_config(demo):
     assert not kd.get('virtual_det_loss', False) and kd.distill_loss.type == 'KDLoss'
     assert not vrm_model.get('virtual_det_loss', False) and vrm_model.distill_loss.type == 'VRMLoss'
     assert control.student == kd.student == vrm_model.student == models[ALONE]
+    # Nested: control + VRM is the control with VRM's loss, and VRM with the control's losses.
+    control_vrm = models[CONTROL_VRM]
+    assert control_vrm == dict(vrm_model, virtual_det_loss=True)
+    assert dict(control_vrm, distill_loss=None) == dict(control, distill_loss=None)
     vrm = read_scalars(_run_dir(settings, VRM))
     kd_series = read_scalars(_run_dir(settings, KD))
     kept = vrm['distill/kept_fraction']
@@ -122,7 +131,7 @@ def test_second_demo_run_reuses_the_teacher(demo, capsys):
     assert again['teacher'] == first['teacher']
     assert 'reusing the teacher' in capsys.readouterr().out
     assert [(r['arm'], r['seed']) for r in again['records']] == [
-        (arm, 0) for arm in (ALONE, CONTROL, KD, VRM)]
+        (arm, 0) for arm in (ALONE, CONTROL, KD, VRM, CONTROL_VRM)]
 
 
 def test_relation_plot_from_a_distiller_checkpoint(demo, toy_data, tmp_path):

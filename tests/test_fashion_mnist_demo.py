@@ -11,6 +11,7 @@ import pytest
 from vrm_det.apis.classification_demo import (
     ALONE,
     CONTROL,
+    CONTROL_VRM,
     DIST,
     DKD,
     KD,
@@ -81,7 +82,7 @@ def demo(released_files, tmp_path_factory):
 def test_demo_trains_every_arm_with_every_seed_and_reports_the_spread(demo):
     settings, result = demo
     records = result['records']
-    arms = [ALONE, CONTROL, KD, DKD, DIST, VRM]
+    arms = [ALONE, CONTROL, KD, DKD, DIST, VRM, CONTROL_VRM]
     assert [(r['arm'], r['seed']) for r in records] == [(a, s) for s in (0, 1) for a in arms]
     for record in records:
         assert 0 <= record['top1'] <= 1
@@ -101,5 +102,10 @@ def test_demo_distils_only_in_the_distillation_arms(demo):
     _, result = demo
     series = {r['arm']: read_scalars(r['run_dir']) for r in result['records'] if r['seed'] == 0}
     assert [step for step, _ in series[VRM]['distill/kept_fraction']] == [1, 2, 3]
+    # At the classification defaults every edge is a unit vector (the paper's loss).
+    for arm in (VRM, CONTROL_VRM):
+        for graph in ('sample', 'class'):
+            shares = [v for _, v in series[arm][f'distill/unit_edge_share_{graph}']]
+            assert len(shares) == 3 and min(shares) >= 0.99, (arm, graph, shares)
     for arm in (ALONE, CONTROL, KD, DKD, DIST):
         assert 'distill/kept_fraction' not in series[arm], arm
