@@ -20,17 +20,16 @@ The output is deterministic for a seed and laid out as the toy set
 It is written into a temporary folder beside ``OUT`` and moved into place at
 the end, so an interrupted run leaves nothing half-written.
 """
-import json
-import os
 import os.path as osp
-import shutil
-import tempfile
+from functools import partial
 from typing import Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
 
+from .coco_writer import write_coco_dataset
 from .fashion_mnist import DEBIAN_FASHION_MNIST, prepare_fashion_mnist
+from .toy_coco import box_iou
 
 #: Fashion-MNIST's class names, in label order (category id = label + 1).
 FASHION_MNIST_CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal',
@@ -87,14 +86,6 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return image
 
 
-def _iou(a, b) -> float:
-    x1, y1 = max(a[0], b[0]), max(a[1], b[1])
-    x2, y2 = min(a[2], b[2]), min(a[3], b[3])
-    inter = max(0, x2 - x1) * max(0, y2 - y1)
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union
-
-
 def _tight_box(mask: np.ndarray) -> List[int]:
     ys, xs = np.nonzero(mask)
     return [int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1]
@@ -149,7 +140,7 @@ def compose_canvas(rng: np.random.Generator, images: np.ndarray, labels: np.ndar
             region[y:y + side, x:x + side] = item
             box = _tight_box(region)
             covered = owner[region]
-            if all(_iou(box, p['box']) <= MAX_IOU
+            if all(box_iou(box, p['box']) <= MAX_IOU
                    and (owner == k).sum() - (covered == k).sum() >= MIN_VISIBLE * p['pixels']
                    for k, p in enumerate(placed)):
                 break
@@ -167,31 +158,6 @@ def compose_canvas(rng: np.random.Generator, images: np.ndarray, labels: np.ndar
         objects.append(dict(box=_tight_box(mask), label=p['label'], index=p['index'],
                             mask=mask))
     return np.clip(np.rint(canvas), 0, 255).astype(np.uint8), objects
-
-
-def _write_split(out_dir: str, split: str, num_images: int, images: np.ndarray,
-                 labels: np.ndarray, rng: np.random.Generator, progress, **compose) -> None:
-    os.makedirs(osp.join(out_dir, split))
-    entries, annotations = [], []
-    for index in range(num_images):
-        image, objects = compose_canvas(rng, images, labels, **compose)
-        file_name = f'{index:06d}.png'
-        cv2.imwrite(osp.join(out_dir, split, file_name), image)
-        entries.append(dict(id=index, file_name=file_name, width=image.shape[1],
-                            height=image.shape[0]))
-        for obj in objects:
-            x1, y1, x2, y2 = obj['box']
-            annotations.append(dict(id=len(annotations) + 1, image_id=index,
-                                    category_id=obj['label'] + 1,
-                                    bbox=[x1, y1, x2 - x1, y2 - y1],
-                                    area=(x2 - x1) * (y2 - y1), iscrowd=0))
-        if progress is not None:
-            progress(split, index + 1, num_images)
-    coco = dict(images=entries, annotations=annotations,
-                categories=[dict(id=i + 1, name=name)
-                            for i, name in enumerate(FASHION_MNIST_CLASSES)])
-    with open(osp.join(out_dir, 'annotations', f'instances_{split}.json'), 'w') as f:
-        json.dump(coco, f)
 
 
 def make_fashion_mnist_detection(out_dir: str, fashion_mnist_root: str = 'data/fashion_mnist',
@@ -235,29 +201,17 @@ def make_fashion_mnist_detection(out_dir: str, fashion_mnist_root: str = 'data/f
     if not 8 <= item_size[0] <= item_size[1] <= image_size:
         raise ValueError(f'item_size={tuple(item_size)}: need 8 <= least <= most <= '
                          f'image_size ({image_size})')
-    paths = {split: osp.join(out_dir, 'annotations', f'instances_{split}.json')
-             for split in ('train', 'val')}
-    if osp.isdir(out_dir) and not overwrite:
-        if all(osp.isfile(p) for p in paths.values()):
-            return paths
-        raise FileExistsError(f'{out_dir} exists but holds no complete Fashion-MNIST '
-                              'detection dataset; remove it or pass overwrite=True')
-    prepare_fashion_mnist(fashion_mnist_root, sources)
-    parent = osp.dirname(osp.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix='.fashion_mnist_det_', dir=parent)
     compose = dict(image_size=image_size, num_items=tuple(num_items),
                    item_size=tuple(item_size))
-    try:
-        os.makedirs(osp.join(staging, 'annotations'))
-        rng = np.random.default_rng(seed)
-        for split, count in (('train', num_train), ('val', num_val)):
-            images, labels = load_fashion_mnist_split(fashion_mnist_root, split)
-            _write_split(staging, split, count, images, labels, rng, progress, **compose)
-        if osp.isdir(out_dir):
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
-    finally:
-        if osp.isdir(staging):
-            shutil.rmtree(staging)
-    return paths
+    rng = np.random.default_rng(seed)
+
+    def canvas_drawer(split: str):
+        """``draw()`` for ``split``: one canvas of that split's items per call."""
+        images, labels = load_fashion_mnist_split(fashion_mnist_root, split)
+        return partial(compose_canvas, rng, images, labels, **compose)
+
+    return write_coco_dataset(
+        out_dir, (('train', num_train), ('val', num_val)), canvas_drawer,
+        FASHION_MNIST_CLASSES, overwrite=overwrite, progress=progress,
+        name='Fashion-MNIST detection', staging_prefix='.fashion_mnist_det_',
+        prepare=partial(prepare_fashion_mnist, fashion_mnist_root, sources))

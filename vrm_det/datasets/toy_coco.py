@@ -12,15 +12,13 @@ output is deterministic for a seed and laid out as mmdet expects COCO::
 The dataset is written into a temporary folder beside ``OUT`` and moved into
 place at the end, so an interrupted run leaves nothing half-written.
 """
-import json
-import os
-import os.path as osp
-import shutil
-import tempfile
-from typing import Dict, Sequence
+from functools import partial
+from typing import Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
+
+from .coco_writer import write_coco_dataset
 
 TOY_CLASSES = ('square', 'disc', 'triangle', 'ring', 'cross')
 TEXTURES = ('solid', 'stripes', 'checker', 'noise')
@@ -82,7 +80,8 @@ def _texture(rng: np.random.Generator, size: int) -> np.ndarray:
     return np.where(pattern[..., None], other, base).astype(np.float32)
 
 
-def _iou(a, b) -> float:
+def box_iou(a: Sequence[float], b: Sequence[float]) -> float:
+    """Intersection over union of two non-empty boxes [x1, y1, x2, y2]."""
     x1, y1 = max(a[0], b[0]), max(a[1], b[1])
     x2, y2 = min(a[2], b[2]), min(a[3], b[3])
     inter = max(0, x2 - x1) * max(0, y2 - y1)
@@ -90,7 +89,11 @@ def _iou(a, b) -> float:
     return inter / union
 
 
-def _draw_image(rng: np.random.Generator, size: int, classes: Sequence[str]):
+def _draw_image(rng: np.random.Generator, size: int,
+                classes: Sequence[str]) -> Tuple[np.ndarray, List[dict]]:
+    """One (size, size, 3) uint8 BGR image of at most 4 objects, and the objects:
+    dicts with ``box`` ([x1, y1, x2, y2], exclusive ends, tight around the
+    shape) and ``label`` (index into ``classes``)."""
     image = _background(rng, size)
     objects = []
     for _ in range(int(rng.integers(1, 5))):
@@ -98,7 +101,7 @@ def _draw_image(rng: np.random.Generator, size: int, classes: Sequence[str]):
             side = int(rng.integers(size // 8, size // 2.5))
             x, y = (int(v) for v in rng.integers(0, size - side, 2))
             box = [x, y, x + side, y + side]
-            if all(_iou(box, other['box']) < 0.2 for other in objects):
+            if all(box_iou(box, other['box']) < 0.2 for other in objects):
                 break
         else:
             continue
@@ -111,29 +114,6 @@ def _draw_image(rng: np.random.Generator, size: int, classes: Sequence[str]):
                  y + int(ys.max()) + 1]
         objects.append(dict(box=tight, label=label))
     return np.clip(image, 0, 255).astype(np.uint8), objects
-
-
-def _write_split(out_dir: str, split: str, num_images: int, size: int,
-                 rng: np.random.Generator, classes: Sequence[str], progress) -> None:
-    os.makedirs(osp.join(out_dir, split))
-    images, annotations = [], []
-    for index in range(num_images):
-        image, objects = _draw_image(rng, size, classes)
-        file_name = f'{index:06d}.png'
-        cv2.imwrite(osp.join(out_dir, split, file_name), image)
-        images.append(dict(id=index, file_name=file_name, width=size, height=size))
-        for obj in objects:
-            x1, y1, x2, y2 = obj['box']
-            annotations.append(dict(id=len(annotations) + 1, image_id=index,
-                                    category_id=obj['label'] + 1,
-                                    bbox=[x1, y1, x2 - x1, y2 - y1],
-                                    area=(x2 - x1) * (y2 - y1), iscrowd=0))
-        if progress is not None:
-            progress(split, index + 1, num_images)
-    coco = dict(images=images, annotations=annotations,
-                categories=[dict(id=i + 1, name=name) for i, name in enumerate(classes)])
-    with open(osp.join(out_dir, 'annotations', f'instances_{split}.json'), 'w') as f:
-        json.dump(coco, f)
 
 
 def make_toy_coco(out_dir: str, num_train: int = 240, num_val: int = 60,
@@ -163,26 +143,9 @@ def make_toy_coco(out_dir: str, num_train: int = 240, num_val: int = 60,
         raise ValueError(f'classes={list(classes)}: choose one or more of {list(TOY_CLASSES)}')
     if image_size < 32:
         raise ValueError(f'image_size={image_size} is too small; use at least 32')
-    paths = {split: osp.join(out_dir, 'annotations', f'instances_{split}.json')
-             for split in ('train', 'val')}
-    if osp.isdir(out_dir) and not overwrite:
-        if all(osp.isfile(p) for p in paths.values()):
-            return paths
-        raise FileExistsError(f'{out_dir} exists but holds no complete toy dataset; '
-                              'remove it or pass overwrite=True')
-    parent = osp.dirname(osp.abspath(out_dir))
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix='.toy_coco_', dir=parent)
-    try:
-        os.makedirs(osp.join(staging, 'annotations'))
-        rng = np.random.default_rng(seed)
-        _write_split(staging, 'train', num_train, image_size, rng, tuple(classes), progress)
-        _write_split(staging, 'val', num_val, image_size, rng, tuple(classes), progress)
-        if osp.isdir(out_dir):
-            shutil.rmtree(out_dir)
-        os.replace(staging, out_dir)
-    finally:
-        if osp.isdir(staging):
-            shutil.rmtree(staging)
-    return paths
-
+    classes = tuple(classes)
+    rng = np.random.default_rng(seed)
+    return write_coco_dataset(
+        out_dir, (('train', num_train), ('val', num_val)),
+        lambda split: partial(_draw_image, rng, image_size, classes), classes,
+        overwrite=overwrite, progress=progress, name='toy', staging_prefix='.toy_coco_')
