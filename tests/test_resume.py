@@ -10,10 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 from conftest import TOY_STUDENT, TOY_VRM, toy_config
+from test_distributed import WORLD_SIZE, free_port
 
 from vrm_det.apis import build_runner, prepare_train_config
-from vrm_det.checkpoint import is_complete_checkpoint, load_local_checkpoint
+from vrm_det.checkpoint import is_complete_checkpoint, load_local_checkpoint, student_state_dict
 
 ROOT = Path(__file__).parents[1]
 
@@ -65,6 +68,68 @@ def test_resumed_vrm_run_ends_bit_exact_with_an_uninterrupted_one(toy_data, toy_
     # The model did change between the two checkpoints: the comparison has teeth.
     at_two = load_local_checkpoint(str(tmp_path / 'straight' / 'iter_2.pth'))['state_dict']
     assert not all(torch.equal(at_two[k], v) for k, v in straight['state_dict'].items())
+
+
+def _resume_in_two_processes(rank, port, config_file, out_dir):
+    """Train 4 iterations straight, then resume a copy of iteration 2's
+    checkpoint, in the same process group; save what this rank ends with."""
+    os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), RANK=str(rank),
+                      LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD_SIZE))
+    torch.set_num_threads(1)
+    out = Path(out_dir)
+    ends = {}
+    try:
+        for run, resume in (('straight', None), ('resumed', 'auto')):
+            if resume is not None:
+                if rank == 0:
+                    os.makedirs(out / run)
+                    shutil.copy(out / 'straight' / 'iter_2.pth', out / run / 'iter_2.pth')
+                    (out / run / 'last_checkpoint').write_text(str(out / run / 'iter_2.pth'))
+                dist.barrier()
+            cfg = prepare_train_config(str(config_file), work_dir=str(out / run), resume=resume,
+                                       launcher='pytorch')
+            cfg.experiment_name = run  # the same on every rank, another per run
+            runner = build_runner(cfg)
+            runner.train()
+            model = getattr(runner.model, 'module', runner.model)
+            ends[run] = dict(torch_rng=torch.get_rng_state(),
+                             student=student_state_dict(model.state_dict()))
+        torch.save(ends, out / f'rank{rank}.pt')
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def test_two_process_resume_continues_every_ranks_random_streams(toy_data, toy_teacher_ckpt,
+                                                                 tmp_path):
+    """Only rank 0 writes a checkpoint, yet each rank resumes its own streams:
+    rank 1's virtual views and RoI samples are drawn from rank 1's state."""
+    cfg = toy_config(TOY_VRM, toy_data, tmp_path, max_iters=4, teacher_ckpt=toy_teacher_ckpt)
+    cfg.randomness = dict(seed=0, deterministic=True)
+    cfg.train_cfg.val_interval = 100
+    cfg.default_hooks.checkpoint.update(interval=2, max_keep_ckpts=-1)
+    cfg.model.distill_warmup_iters = 0
+    config_file = tmp_path / 'vrm_toy.py'
+    cfg.dump(str(config_file))
+    mp.spawn(_resume_in_two_processes, args=(free_port(), str(config_file), str(tmp_path)),
+             nprocs=WORLD_SIZE)
+
+    ends = [torch.load(tmp_path / f'rank{rank}.pt', weights_only=True)
+            for rank in range(WORLD_SIZE)]
+    for rank, end in enumerate(ends):
+        assert torch.equal(end['resumed']['torch_rng'], end['straight']['torch_rng']), rank
+        assert_same_tensors(end['resumed']['student'], end['straight']['student'],
+                            f'rank {rank} student')
+    # The ranks drew from streams of their own: restoring rank 0's everywhere would fail.
+    assert not torch.equal(ends[0]['straight']['torch_rng'], ends[1]['straight']['torch_rng'])
+    # The checkpoint (loaded as untrusted input) holds one entry per rank.
+    straight = load_local_checkpoint(str(tmp_path / 'straight' / 'iter_4.pth'))
+    resumed = load_local_checkpoint(str(tmp_path / 'resumed' / 'iter_4.pth'))
+    assert len(straight['meta']['random_states']) == WORLD_SIZE
+    assert_same_tensors(resumed['meta']['random_states'], straight['meta']['random_states'],
+                        'random_states')
+    rank0, rank1 = straight['meta']['random_states']
+    assert not torch.equal(rank0['torch'], rank1['torch'])
 
 
 # Runs tools/train.py and kills the process with SIGKILL when half the bytes of

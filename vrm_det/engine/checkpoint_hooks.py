@@ -6,7 +6,7 @@ from typing import Optional
 
 import numpy as np
 import torch
-from mmengine.dist import is_main_process
+from mmengine.dist import all_gather_object, get_rank, get_world_size, is_main_process
 from mmengine.fileio import LocalBackend, register_backend
 from mmengine.hooks import CheckpointHook, Hook
 from mmengine.registry import HOOKS
@@ -100,9 +100,31 @@ def restore_random_states(states: dict, streams=('python', 'numpy', 'torch', 'cu
         torch.cuda.set_rng_state_all(states['cuda'])
 
 
+def _checkpoint_due(runner, event: str) -> bool:
+    """Whether a ``CheckpointHook`` of ``runner`` saves at this ``event``
+    (``'iter'``, ``'epoch'`` or ``'val'``), by the hook's own rule. Every rank
+    reaches the same answer: it depends on the position and the config only."""
+    for hook in runner.hooks:
+        if not isinstance(hook, CheckpointHook):
+            continue
+        if event == 'val':
+            if getattr(hook, 'save_best', None):
+                return True
+        elif event == 'iter' and not hook.by_epoch:
+            if hook.every_n_train_iters(runner, hook.interval, hook.save_begin) or (
+                    hook.save_last and hook.is_last_train_iter(runner)):
+                return True
+        elif event == 'epoch' and hook.by_epoch:
+            if hook.every_n_epochs(runner, hook.interval, hook.save_begin) or (
+                    hook.save_last and hook.is_last_train_epoch(runner)):
+                return True
+    return False
+
+
 @HOOKS.register_module()
 class RandomStateHook(Hook):
-    """Save the random streams with every checkpoint; on resume, continue them.
+    """Save the random streams of every process with every checkpoint; on
+    resume, each process continues its own.
 
     mmengine's resume reseeds the run and replays the data loader up to the
     saved iteration (the sampler's position and the data pipeline's draws
@@ -114,6 +136,19 @@ class RandomStateHook(Hook):
     of their own (the pruning's sample generator is reseeded from the graph
     size every call), so the global streams are all there is.
 
+    ``meta['random_states']`` is a list: entry ``r`` holds the streams of rank
+    ``r`` (one entry in a single-process run). Only rank 0 writes the
+    checkpoint, so in a multi-process run the states are gathered from every
+    rank (``all_gather_object``) at the step where a ``CheckpointHook`` is due
+    to save (after a training iteration or epoch, or after validation when it
+    keeps the best checkpoint); a checkpoint saved at any other point holds
+    rank 0's streams only, with a warning. On resume rank ``r`` restores entry
+    ``r``. When the checkpoint was written by a different number of processes
+    rank ``r`` takes entry ``r % len(list)``, with a warning: the run goes on,
+    but does not repeat the uninterrupted one. A checkpoint of the older
+    layout (one dict, rank 0's streams) is still read: every rank restores
+    it, with a warning when there is more than one rank.
+
     With ``num_workers=0`` the data pipeline draws from this process's
     Python and numpy streams, which the replay has already brought to the
     right state: then only torch's streams are restored.
@@ -122,18 +157,62 @@ class RandomStateHook(Hook):
 
     def __init__(self) -> None:
         self._resumed_states: Optional[dict] = None
+        self._gathered: Optional[list] = None
+
+    def _gather(self, runner) -> None:
+        self._gathered = all_gather_object(capture_random_states())
+
+    def after_train_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        if get_world_size() > 1 and _checkpoint_due(runner, 'iter'):
+            self._gather(runner)
+
+    def after_train_epoch(self, runner) -> None:
+        if get_world_size() > 1 and _checkpoint_due(runner, 'epoch'):
+            self._gather(runner)
+
+    def before_val_epoch(self, runner) -> None:
+        self._gathered = None
+
+    def after_val_epoch(self, runner, metrics=None) -> None:
+        if get_world_size() > 1 and _checkpoint_due(runner, 'val'):
+            self._gather(runner)
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
-        checkpoint.setdefault('meta', {})['random_states'] = capture_random_states()
+        states = self._gathered
+        if states is None:
+            states = [capture_random_states()]
+            if get_world_size() > 1:
+                runner.logger.warning(
+                    'RandomStateHook: this checkpoint is saved outside the steps where a '
+                    'CheckpointHook saves; it holds rank 0\'s random streams only')
+        checkpoint.setdefault('meta', {})['random_states'] = states
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
-        self._resumed_states = checkpoint.get('meta', {}).get('random_states')
-        if self._resumed_states is None:
+        saved = checkpoint.get('meta', {}).get('random_states')
+        self._resumed_states = None
+        if saved is None:
             runner.logger.warning('the checkpoint holds no random states (saved without '
                                   'RandomStateHook): the resumed run draws different '
                                   'virtual views and RoI samples than an uninterrupted one')
+            return
+        rank, world_size = get_rank(), get_world_size()
+        if isinstance(saved, dict):  # the older layout: rank 0's streams only
+            if world_size > 1:
+                runner.logger.warning(
+                    'the checkpoint holds the random streams of rank 0 only (saved by an '
+                    'older RandomStateHook): every rank restores them, and ranks above 0 '
+                    'draw differently from the uninterrupted run')
+            self._resumed_states = saved
+            return
+        if len(saved) != world_size:
+            runner.logger.warning(
+                f'the checkpoint holds the random streams of {len(saved)} processes, this '
+                f'run has {world_size}: rank r restores those of rank r % {len(saved)}, and '
+                'the resumed run does not draw what the uninterrupted one drew')
+        self._resumed_states = saved[rank % len(saved)]
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
+        self._gathered = None
         if self._resumed_states is None:
             return
         streams = ('torch', 'cuda')
