@@ -42,8 +42,8 @@ def assert_same_tensors(a, b, where):
         assert a == b, where
 
 
-def test_resumed_vrm_run_ends_bit_exact_with_an_uninterrupted_one(toy_data, toy_teacher_ckpt,
-                                                                   tmp_path):
+def four_iteration_vrm_config(toy_data, toy_teacher_ckpt, tmp_path):
+    """The toy VRM config, 4 iterations, a checkpoint every 2, as a file."""
     cfg = toy_config(TOY_VRM, toy_data, tmp_path, max_iters=4, teacher_ckpt=toy_teacher_ckpt)
     cfg.randomness = dict(seed=0, deterministic=True)
     cfg.train_cfg.val_interval = 100
@@ -51,6 +51,12 @@ def test_resumed_vrm_run_ends_bit_exact_with_an_uninterrupted_one(toy_data, toy_
     cfg.model.distill_warmup_iters = 0
     config_file = tmp_path / 'vrm_toy.py'
     cfg.dump(str(config_file))
+    return config_file
+
+
+def test_resumed_vrm_run_ends_bit_exact_with_an_uninterrupted_one(toy_data, toy_teacher_ckpt,
+                                                                   tmp_path):
+    config_file = four_iteration_vrm_config(toy_data, toy_teacher_ckpt, tmp_path)
 
     train(config_file, tmp_path / 'straight')
     # Iteration 2's checkpoint is what a run interrupted after it leaves.
@@ -104,13 +110,7 @@ def test_two_process_resume_continues_every_ranks_random_streams(toy_data, toy_t
                                                                  tmp_path):
     """Only rank 0 writes a checkpoint, yet each rank resumes its own streams:
     rank 1's virtual views and RoI samples are drawn from rank 1's state."""
-    cfg = toy_config(TOY_VRM, toy_data, tmp_path, max_iters=4, teacher_ckpt=toy_teacher_ckpt)
-    cfg.randomness = dict(seed=0, deterministic=True)
-    cfg.train_cfg.val_interval = 100
-    cfg.default_hooks.checkpoint.update(interval=2, max_keep_ckpts=-1)
-    cfg.model.distill_warmup_iters = 0
-    config_file = tmp_path / 'vrm_toy.py'
-    cfg.dump(str(config_file))
+    config_file = four_iteration_vrm_config(toy_data, toy_teacher_ckpt, tmp_path)
     mp.spawn(_resume_in_two_processes, args=(free_port(), str(config_file), str(tmp_path)),
              nprocs=WORLD_SIZE)
 
