@@ -14,7 +14,8 @@ from mmengine.config import Config
 
 from vrm_det.apis import DemoSettings, prepare_train_config, read_scalars, run_demo
 from vrm_det.apis.demo import ALONE, CONTROL, CONTROL_VRM, KD, VRM
-from vrm_det.apis.seed_comparison import gain_over, summary_table, train_arm
+from vrm_det.apis.runs import run_config
+from vrm_det.apis.seed_comparison import gain_over, parse_arm, summary_table, train_arm
 from vrm_det.checkpoint import load_local_checkpoint
 from vrm_det.visualization import plot_distiller_relations
 
@@ -123,6 +124,20 @@ def test_gain_over_the_reference_and_the_seed_spread():
                for s, v in values.items()]
     table = summary_table(records)
     assert '| x | 36.0 ± 1.0 | 36.0, 37.0, 35.0 | +2.0 ± 3.5 | no |' in table
+
+
+def test_arm_options_are_merged_into_the_config_and_misspellings_refused(toy_data, tmp_path):
+    config, options = parse_arm(
+        f'{TOY_VRM} model.distill_loss.edge_floor=0.05 "model.roi_vertices=balanced" '
+        'model.virtual_det_loss=True')
+    assert options == {'model.distill_loss.edge_floor': 0.05,
+                       'model.roi_vertices': 'balanced', 'model.virtual_det_loss': True}
+    cfg = run_config(config, 0, str(toy_data), str(tmp_path), 7, 'x', options=options)
+    assert cfg.model.distill_loss.edge_floor == 0.05 and cfg.model.roi_vertices == 'balanced'
+    assert cfg.train_cfg.max_iters == 7  # the run's own settings still hold
+    with pytest.raises(KeyError, match="has no 'model.distill_loss.edge_flor'"):
+        run_config(config, 0, str(toy_data), str(tmp_path), 7, 'x',
+                   options={'model.distill_loss.edge_flor': 0.05})
 
 
 def test_second_demo_run_reuses_the_teacher(demo, capsys):

@@ -134,6 +134,28 @@ def test_vertex_selection(toy_teacher_ckpt, vertices, max_vertices):
         assert torch.equal(index, index.sort().values)
 
 
+@pytest.mark.parametrize('num_foreground, ratio', [(3, 1.0), (3, 2.5), (0, 1.0), (1, 1.0)])
+def test_balanced_vertices_keep_every_foreground_roi_and_a_capped_background_sample(
+        toy_teacher_ckpt, num_foreground, ratio):
+    distiller = build_distiller(TOY_VRM, toy_teacher_ckpt, roi_vertices='balanced',
+                                background_ratio=ratio)
+    background = distiller.student.roi_head.bbox_head.num_classes
+    labels = torch.full((40,), background)
+    foreground = torch.randperm(40)[:num_foreground]
+    labels[foreground] = torch.arange(num_foreground) % background
+    index = distiller.select_vertices(labels)
+    chosen_background = [i for i in index.tolist() if labels[i] == background]
+    assert set(foreground.tolist()) <= set(index.tolist())
+    # ceil(ratio * foreground), and enough for a graph of two vertices
+    assert len(chosen_background) == max(-(-ratio * num_foreground // 1), 2 - num_foreground)
+    assert torch.equal(index, index.sort().values) and len(set(index.tolist())) == len(index)
+
+
+def test_background_ratio_without_balanced_vertices_is_refused(toy_teacher_ckpt):
+    with pytest.raises(ValueError, match="roi_vertices='balanced' only"):
+        build_distiller(TOY_VRM, toy_teacher_ckpt, background_ratio=2.0)
+
+
 def test_virtual_detection_losses_are_added_when_asked(toy_data, toy_teacher_ckpt, tmp_path):
     distiller = build_distiller(TOY_VRM, toy_teacher_ckpt, virtual_det_loss=True)
     distiller.train()

@@ -199,3 +199,32 @@ def test_vrm_loss_default_is_the_papers_loss():
     want = np_vrm(S, V, T, W, 95)
     assert abs(out['vrm_sample_term'].item() - want['sample']) <= 1e-4 * want['sample']
     assert out['unit_edge_share_sample'] == 1 and out['unit_edge_share_class'] == 1
+
+
+def test_unit_edge_share_without_a_floor_is_one_for_near_coincident_views():
+    """Views 1e-4 apart: the expanded lengths round to nothing, yet these
+    edges are unit vectors in the loss, and the logged share says so."""
+    g = torch.Generator().manual_seed(0)
+    S, _ = trained_logits(64, 81, 3.0, 0)
+    T, _ = trained_logits(64, 81, 3.0, 1)
+    S[:48] = S[0] + 0.01 * torch.randn(48, 81, generator=g)  # a background cluster
+    V = S + 1e-4 * torch.randn(64, 81, generator=g)
+    W = T + 1e-4 * torch.randn(64, 81, generator=g)
+    terms = vrm_terms(S, V, T, W, keep_percentile=100)
+    assert terms.unit_edge_share_sample.item() == 1.0
+    assert terms.unit_edge_share_class.item() == 1.0
+
+
+def test_nothing_to_measure_logs_no_unit_edge_share():
+    one = torch.randn(1, 5)
+    out = VRMLoss()(one, one, one, one)
+    assert 'unit_edge_share_sample' not in out and 'unit_edge_share_class' not in out
+
+
+@pytest.mark.parametrize('options, match', [
+    (dict(short_edges='drop'), 'set edge_floor > 0'),
+    (dict(relation='gram', edge_floor=0.5), "relation='gram' compares cosines"),
+])
+def test_options_that_would_do_nothing_are_refused(options, match):
+    with pytest.raises(ValueError, match=match):
+        VRMLoss(**options)

@@ -23,11 +23,20 @@ CLASSIFICATION_METRICS = {'top1': 'accuracy/top1', 'top5': 'accuracy/top5'}
 
 
 def run_config(path: str, seed: int, data_root: str, work_dir: str,
-               max_iters: Optional[int], label: str, progress_position: int = 0) -> Config:
+               max_iters: Optional[int], label: str, progress_position: int = 0,
+               options: Optional[dict] = None) -> Config:
     """A config as the demo and the seed comparison train it: on ``data_root``,
     with ``seed``, quiet console, a progress bar (on terminal line
-    ``progress_position``), evaluated once at the end."""
+    ``progress_position``), evaluated once at the end.
+
+    ``options`` (dotted keys of leaves the config has, e.g.
+    ``{'model.distill_loss.edge_floor': 0}``) are merged first, so the data
+    root, the schedule and the seed set here still hold.
+    """
     cfg = Config.fromfile(path)
+    for key in options or {}:
+        _check_leaf(cfg, key, path)
+    cfg.merge_from_dict(options or {})
     set_data_root(cfg, data_root)
     if max_iters is not None:
         set_iterations(cfg, max_iters)
@@ -39,6 +48,18 @@ def run_config(path: str, seed: int, data_root: str, work_dir: str,
     cfg.custom_hooks = list(cfg.get('custom_hooks', [])) + [
         dict(type='ProgressBarHook', desc=label, position=progress_position)]
     return cfg
+
+
+def _check_leaf(cfg: Config, key: str, path: str) -> None:
+    """Raise unless the dotted ``key`` names a value ``cfg`` holds: a
+    misspelled option would otherwise add a key nothing reads."""
+    node = cfg.to_dict()
+    for depth, part in enumerate(key.split('.')):
+        if not isinstance(node, dict) or part not in node:
+            known = ', '.join(sorted(node)) if isinstance(node, dict) else ''
+            raise KeyError(f"option {key!r}: {path} has no {'.'.join(key.split('.')[:depth + 1])!r}"
+                           f' (keys there: {known})')
+        node = node[part]
 
 
 def _metrics(raw: dict) -> Dict[str, float]:

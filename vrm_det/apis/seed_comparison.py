@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import os.path as osp
+import shlex
 import statistics
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -38,11 +39,13 @@ def _series_mean_min(series: Dict[str, list], key: str) -> Optional[List[float]]
 def parse_arm(spec: str) -> Tuple[str, Dict[str, object]]:
     """An arm's config and its config options from ``'CONFIG [key=value ...]'``.
 
-    Keys are dotted config paths (``model.distill_loss.edge_floor=0``); a
-    value is read as a Python literal where it is one, else as a string, so
-    that arms differing in one option need no config file of their own.
+    The spec is split as a shell splits it (quote a value holding spaces);
+    keys are dotted paths of leaves the config already has
+    (``model.distill_loss.edge_floor=0``); a value is read as a Python literal
+    where it is one, else as a string. Arms that differ in one option then
+    need no config file of their own.
     """
-    config, *items = spec.split()
+    config, *items = shlex.split(spec)
     options = {}
     for item in items:
         key, sep, value = item.partition('=')
@@ -200,8 +203,7 @@ def train_arm(arm: str, config: str, seed: int, data_root: str, run_dir: str,
 
     path, options = parse_arm(config)
     cfg = run_config(path, seed, data_root, run_dir, iters, f'{arm} s{seed}',
-                     progress_position=progress_position)
-    cfg.merge_from_dict(options)
+                     progress_position=progress_position, options=options)
     if 'teacher_ckpt' in cfg.model:
         if teacher_ckpt is None:
             raise ValueError(f'{config} distils from a teacher: give teacher_ckpt')

@@ -110,7 +110,9 @@ def long_edge_mask(src: Tensor, dst: Tensor, floor: Floor = 0.0) -> Tensor:
     """Which edges are at least ``floor`` long, i.e. taken as unit vectors.
 
     Lengths come from the expansion of the centred vertices (``O(N M)``
-    memory); an edge within rounding of the floor may fall either side.
+    memory), except where its rounding could put an edge on the wrong side
+    of the floor (the edges :func:`direct_edge_mask` computes directly):
+    those are measured from their difference, as the loss does.
 
     Args:
         src (Tensor): Source vertices, shape (N, D).
@@ -121,8 +123,13 @@ def long_edge_mask(src: Tensor, dst: Tensor, floor: Floor = 0.0) -> Tensor:
     Returns:
         Tensor: Bool, shape (N, M).
     """
-    dist_sq, _ = _expanded_sq_distance(*_centred(src.detach(), dst.detach()))
-    return dist_sq >= _floored(floor, src).pow(2)
+    src, dst = _centred(src.detach(), dst.detach())
+    dist_sq, scale = _expanded_sq_distance(src, dst)
+    floor_sq = _floored(floor, src).pow(2)
+    rows, cols = _ill_conditioned(dist_sq.clamp_min(floor_sq), scale).nonzero(as_tuple=True)
+    if len(rows):
+        dist_sq[rows, cols] = (src[rows] - dst[cols]).pow(2).sum(1)
+    return dist_sq >= floor_sq
 
 
 def _floored(floor: Floor, like: Tensor) -> Tensor:

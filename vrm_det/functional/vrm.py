@@ -49,10 +49,11 @@ class VRMTerms(NamedTuple):
     entropy_threshold: Tensor  #: largest joint entropy of a kept edge (0 if none)
     pruned: Tensor  #: (B, B) bool, True for the pruned inter-sample edges
     #: share of the inter-sample edges in the loss that are unit vectors on
-    #: both sides (student and teacher edge at least the floor long; no grad)
+    #: both sides (student and teacher edge at least the floor long; no grad);
+    #: NaN when the loss takes no edge (nothing to measure)
     unit_edge_share_sample: Tensor
     unit_edge_share_class: Tensor  #: the same for the inter-class graph
-    #: fraction of inter-sample edges left out for a short teacher edge
+    #: share of the kept inter-sample edges left out for a short teacher edge
     #: (``short_edges='drop'``; 0 otherwise)
     short_dropped_sample: Tensor
     short_dropped_class: Tensor  #: the same for the inter-class graph
@@ -158,7 +159,8 @@ def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
         nothing = zero.detach()
         pruned = torch.zeros(student.shape[0], student.shape[0], dtype=torch.bool,
                              device=student.device)
-        return VRMTerms(zero, zero, nothing, nothing, nothing, pruned, nothing, nothing,
+        unmeasured = torch.full_like(nothing, float('nan'))
+        return VRMTerms(zero, zero, nothing, nothing, nothing, pruned, unmeasured, unmeasured,
                         nothing, nothing)
 
     if relation == 'gram':
@@ -186,7 +188,9 @@ def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
         unit = teacher_long & long_edge_mask(s_src, s_dst, floor)
         error = matching_error(s_src, s_dst, t_src, t_dst, floor, floor)
         dropped = (selected & ~in_loss).sum() / selected.sum().clamp_min(1)
-        return masked_mean(error, in_loss), masked_mean(unit.float(), in_loss), dropped
+        unit_share = (unit[in_loss].float().mean() if in_loss.any()
+                      else unit.new_tensor(float('nan'), dtype=error.dtype))
+        return masked_mean(error, in_loss), unit_share, dropped
 
     entropy = joint_entropy(student, student_virtual, joint_entropy_mode)
     threshold = kept_entropy_threshold(entropy, keep_percentile)

@@ -83,6 +83,9 @@ class TwoStageDistiller(BaseDistiller):
         check_choice('roi_vertices', roi_vertices, ROI_VERTICES)
         if background_ratio < 0:
             raise ValueError(f'background_ratio={background_ratio} must be >= 0')
+        if background_ratio != 1.0 and roi_vertices != 'balanced':
+            raise ValueError(f"background_ratio={background_ratio} applies to "
+                             f"roi_vertices='balanced' only (got {roi_vertices!r})")
         if max_vertices is not None and max_vertices < 2:
             raise ValueError(f'max_vertices={max_vertices} must be at least 2 or None')
         super().__init__(student, teacher, teacher_ckpt, distill_loss, virtual_view,

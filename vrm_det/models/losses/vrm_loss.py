@@ -76,6 +76,12 @@ class VRMLoss(DistillLoss):
         if not 0 <= keep_percentile <= 100:
             raise ValueError(f'keep_percentile={keep_percentile} must lie in [0, 100] '
                              '(the percent of edges kept; 100 keeps every edge)')
+        if short_edges == 'drop' and not edge_floor:
+            raise ValueError("short_edges='drop' drops edges shorter than the floor: set "
+                             'edge_floor > 0 (e.g. 0.5), or leave short_edges at its default')
+        if relation == 'gram' and (edge_floor or short_edges == 'drop'):
+            raise ValueError("relation='gram' compares cosines, which no edge floor changes: "
+                             "leave edge_floor at 0 and short_edges at 'match'")
         if impl == 'fused' and (loss != 'l2' or relation != 'vector'):
             raise ValueError("impl='fused' needs loss='l2' and relation='vector'; "
                              f"got loss={loss!r}, relation={relation!r}: use impl='auto' "
@@ -118,9 +124,12 @@ class VRMLoss(DistillLoss):
                       vrm_class_term=terms.inter_class.detach(),
                       kept_fraction=terms.kept_fraction,
                       joint_entropy=terms.joint_entropy,
-                      joint_entropy_threshold=terms.entropy_threshold,
-                      unit_edge_share_sample=terms.unit_edge_share_sample,
-                      unit_edge_share_class=terms.unit_edge_share_class)
+                      joint_entropy_threshold=terms.entropy_threshold)
+        # A graph whose loss took no edge has no share to log (NaN).
+        for graph, share in (('sample', terms.unit_edge_share_sample),
+                             ('class', terms.unit_edge_share_class)):
+            if not torch.isnan(share):
+                losses[f'unit_edge_share_{graph}'] = share
         if self.options['short_edges'] == 'drop':
             losses.update(short_dropped_share_sample=terms.short_dropped_sample,
                           short_dropped_share_class=terms.short_dropped_class)
