@@ -47,9 +47,9 @@ DEFAULT_SCALES = ['det:256:81', 'det:1024:81', 'det:2048:81', 'cls:64:100', 'cls
 CLUSTERED = [f'clustered:{share:g}:{spread:g}:{gap:g}' for share, spread, gap in CLUSTERED_SETTINGS]
 
 
-def direct_edge_counts(inputs):
+def direct_edge_counts(inputs, edge_floor):
     """Edges of the inter-sample and the inter-class graph that the fused VRM
-    loss computes from their difference, as it runs by default."""
+    loss computes from their difference at ``edge_floor``."""
     from vrm_det.functional import direct_edge_mask, inter_class_vertices, relation_floor
 
     s, v = inputs['student_logits'], inputs['student_virtual_logits']
@@ -58,7 +58,7 @@ def direct_edge_counts(inputs):
     for graph, (s_src, s_dst, t_src, t_dst) in (
             ('is', (s, v, t, w)),
             ('ic', inter_class_vertices(s, v)[:2] + inter_class_vertices(t, w)[:2])):
-        floor = relation_floor(t, w, s_src.shape[1])
+        floor = relation_floor(t, w, s_src.shape[1], edge_floor)
         mask = direct_edge_mask(s_src, s_dst, t_src, t_dst, floor, floor)
         counts[f'direct_{graph}'] = int(mask.sum())
         counts[f'edges_{graph}'] = mask.numel()
@@ -75,7 +75,10 @@ def run_worker(method, distribution, batch, num_classes, args):
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    loss_fn = MMDET_MODELS.build(METHODS[method][0])
+    loss_cfg = dict(METHODS[method][0])
+    if method.startswith('vrm'):
+        loss_cfg['edge_floor'] = args.edge_floor
+    loss_fn = MMDET_MODELS.build(loss_cfg)
     inputs = distribution_logits(distribution, batch, num_classes)
     batch, num_classes = inputs['student_logits'].shape
     student = inputs['student_logits'].clone().requires_grad_(True)
@@ -94,7 +97,7 @@ def run_worker(method, distribution, batch, num_classes, args):
     record.update(ms=median_ms(times), peak_mb=round(memory.peak_mb, 1), repeats=len(times),
                   threads=torch.get_num_threads())
     if method == 'vrm-fused':
-        record.update(direct_edge_counts(inputs))
+        record.update(direct_edge_counts(inputs, args.edge_floor))
     print(json.dumps(record))
 
 
@@ -112,7 +115,8 @@ def measure(method, distribution, batch, num_classes, args):
         return record
     cmd = [sys.executable, __file__, '--worker', method, distribution, str(batch),
            str(num_classes), '--min-repeats', str(args.min_repeats),
-           '--budget-s', str(args.budget_s), '--threads', str(args.threads)]
+           '--budget-s', str(args.budget_s), '--threads', str(args.threads),
+           '--edge-floor', str(args.edge_floor)]
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         record['skipped'] = f'failed (exit {done.returncode}): {done.stderr.strip()[-200:]}'
@@ -179,6 +183,9 @@ def main():
                         help='timed seconds per configuration (at least --min-repeats runs)')
     parser.add_argument('--threads', type=int, default=0,
                         help="torch threads per configuration (0: torch's default)")
+    parser.add_argument('--edge-floor', type=float, default=0.0,
+                        help="VRM's edge_floor (default 0, VRMLoss's own; the detection "
+                        'configs run 0.5)')
     parser.add_argument('--json', help='write the records to this file')
     parser.add_argument('--worker', nargs=4, metavar=('METHOD', 'DISTRIBUTION', 'B', 'C'),
                         help=argparse.SUPPRESS)

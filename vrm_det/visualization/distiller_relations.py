@@ -42,4 +42,5 @@ def plot_distiller_relations(cfg: Config, student_ckpt: str, out_file: str,
         logits['student_logits'], logits['student_virtual_logits'], logits['teacher_logits'],
         logits['teacher_virtual_logits'], out_file,
         keep_percentile=distiller.distill_loss.options['keep_percentile'],
-        edge_floor=distiller.distill_loss.options['edge_floor'], max_vertices=max_vertices)
+        edge_floor=distiller.distill_loss.options['edge_floor'],
+        short_edges=distiller.distill_loss.options['short_edges'], max_vertices=max_vertices)

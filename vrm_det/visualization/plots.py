@@ -93,7 +93,8 @@ def _relative_edge_lengths(real: Tensor, virtual: Tensor) -> Tensor:
 def plot_relation_graphs(student: Tensor, student_virtual: Tensor, teacher: Tensor,
                          teacher_virtual: Tensor, out_file: str, keep_percentile: float = 95.0,
                          max_vertices: int = 32, title: Optional[str] = None,
-                         edge_floor: float = DEFAULT_EDGE_FLOOR) -> dict:
+                         edge_floor: float = DEFAULT_EDGE_FLOOR,
+                         short_edges: str = 'match') -> dict:
     """The inter-sample graphs of teacher and student side by side.
 
     Panels: the teacher's and the student's real -> virtual edge lengths
@@ -106,14 +107,16 @@ def plot_relation_graphs(student: Tensor, student_virtual: Tensor, teacher: Tens
 
     Returns:
         dict: ``kept_fraction`` over the batch, ``unit_edge_share`` (of the
-        kept edges, those at least the floor long on both sides: matched as
-        unit vectors) and the number of vertices drawn.
+        edges the loss takes, those at least the floor long on both sides:
+        matched as unit vectors, as the loss logs it) and the number of
+        vertices drawn.
     """
     pruned = unreliable_edge_mask(joint_entropy(student, student_virtual), keep_percentile)
     floor = relation_floor(teacher, teacher_virtual, student.shape[1], edge_floor).double()
-    unit = (long_edge_mask(student.double(), student_virtual.double(), floor)
-            & long_edge_mask(teacher.double(), teacher_virtual.double(), floor))
-    unit_share = unit[~pruned].float().mean().item() if (~pruned).any() else 0.0
+    teacher_long = long_edge_mask(teacher.double(), teacher_virtual.double(), floor)
+    unit = long_edge_mask(student.double(), student_virtual.double(), floor) & teacher_long
+    in_loss = ~pruned & teacher_long if short_edges == 'drop' and edge_floor else ~pruned
+    unit_share = unit[in_loss].float().mean().item() if in_loss.any() else float('nan')
     n = min(max_vertices, student.shape[0])
     s, sv, t, tv = (x[:n].detach().double() for x in (student, student_virtual, teacher,
                                                        teacher_virtual))
