@@ -1,5 +1,5 @@
-# VRM: resnet20 -> resnet8 at the paper's classification weights (alpha 128,
-# beta 32) with the paper's virtual view: RandAugment with two operations per
+# VRM: resnet20 -> resnet8 with the paper's loss (unit edges: VRMLoss's default
+# edge_floor 0), its classification weights (alpha 128, beta 32) and its virtual view: RandAugment with two operations per
 # image, geometric ones included, made by the data pipeline (mmpretrain's
 # MultiView: the real view, and the same crop and flip through RandAugment).
 _base_ = ['./resnet8_fashion-mnist.py']

@@ -1,7 +1,8 @@
 # VRM on classification logits at the paper's weights (Zhang et al., ICCV 2025, arXiv
 # 2502.20760: alpha 128 on the inter-sample graph, beta 32 on the inter-class graph); the
-# pruning percentile and the edge encoding at VRMLoss's defaults. The student's cross-entropy
-# comes from its head, at weight 1; VRM adds no KD term.
+# pruning percentile and the edge encoding at VRMLoss's defaults, which are the paper's loss:
+# every edge a unit vector (edge_floor 0; the detection configs' floor is not used here). The
+# student's cross-entropy comes from its head, at weight 1; VRM adds no KD term.
 vrm_loss = dict(type='VRMLoss', alpha=128.0, beta=32.0)
 
 # The virtual view is the second view of the data pipeline (datasets/*_virtual.py: RandAugment,
