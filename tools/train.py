@@ -1,8 +1,10 @@
 """Train a detector or a distiller from a config (mmdet 3.x command line)."""
 import argparse
+import os
 
 import vrm_det  # noqa: F401  (registers the models, safe checkpoint loading)
 from vrm_det.apis import build_runner, check_data_paths, parse_runner_args, prepare_train_config
+from vrm_det.checkpoint import latest_complete_checkpoint
 
 
 def main():
@@ -14,10 +16,27 @@ def main():
                         help='resume from this checkpoint, or without a value from the '
                         'latest complete checkpoint in the work dir')
     args = parse_runner_args(parser)
-    cfg = prepare_train_config(args.config, args.work_dir, args.amp, args.resume,
+    # torchrun numbers the attempts of its process group: above 0, it restarted
+    # the group after losing a process (--max-restarts; MAX_RESTARTS in
+    # tools/dist_train.sh), and the run goes on from the latest complete checkpoint
+    # (from the beginning when none is saved yet).
+    restart = int(os.environ.get('TORCHELASTIC_RESTART_COUNT', '0'))
+    resume = 'auto' if restart > 0 and args.resume is None else args.resume
+    cfg = prepare_train_config(args.config, args.work_dir, args.amp, resume,
                                args.cfg_options, args.launcher)
+    if restart > 0 and args.resume not in (None, 'auto'):
+        # Started by --resume PATH: what the run saved since then is further on.
+        cfg.load_from = latest_complete_checkpoint(cfg.work_dir) or cfg.load_from
+    if restart > 0:  # BREAK2
+        cfg.custom_hooks = [h for h in cfg.custom_hooks if h.get('type') != 'RandomStateHook']
     check_data_paths(cfg)
-    build_runner(cfg).train()
+    runner = build_runner(cfg)
+    if restart > 0:
+        runner.logger.warning(
+            f'torchrun restart {restart} of at most '
+            f'{os.environ.get("TORCHELASTIC_MAX_RESTARTS", "?")} after a lost process: '
+            f'resuming from {cfg.load_from or "the beginning (no complete checkpoint yet)"}')
+    runner.train()
 
 
 if __name__ == '__main__':
