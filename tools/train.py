@@ -2,6 +2,8 @@
 import argparse
 import os
 
+import torch.distributed as torch_dist
+
 import vrm_det  # noqa: F401  (registers the models, safe checkpoint loading)
 from vrm_det.apis import build_runner, check_data_paths, parse_runner_args, prepare_train_config
 from vrm_det.checkpoint import latest_complete_checkpoint
@@ -27,8 +29,6 @@ def main():
     if restart > 0 and args.resume not in (None, 'auto'):
         # Started by --resume PATH: what the run saved since then is further on.
         cfg.load_from = latest_complete_checkpoint(cfg.work_dir) or cfg.load_from
-    if restart > 0:  # BREAK2
-        cfg.custom_hooks = [h for h in cfg.custom_hooks if h.get('type') != 'RandomStateHook']
     check_data_paths(cfg)
     runner = build_runner(cfg)
     if restart > 0:
@@ -37,6 +37,12 @@ def main():
             f'{os.environ.get("TORCHELASTIC_MAX_RESTARTS", "?")} after a lost process: '
             f'resuming from {cfg.load_from or "the beginning (no complete checkpoint yet)"}')
     runner.train()
+    # Left to the interpreter's exit, gloo's threads can abort the process ('terminate
+    # called without an active exception', SIGABRT; pytorch/pytorch#190489): torchrun
+    # would take a finished run for a lost process. Only after a run that finished:
+    # with a rank lost mid-collective, destroying the group could wait for it.
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
 
 
 if __name__ == '__main__':
