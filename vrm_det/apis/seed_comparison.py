@@ -324,14 +324,11 @@ def _dir_name(arm: str) -> str:
 
 
 def train_teacher(config: str, data_root: str, work_dir: str, iters: Optional[int] = None,
-                  seed: int = 0, reuse: bool = False, threads: Optional[int] = 1):
+                  seed: int = 0, reuse: bool = False):
     """Train and evaluate the teacher once: its checkpoint, metrics and seconds.
 
     With ``reuse``, a teacher this function trained before in ``work_dir`` is
-    taken as it is (seconds 0) and nothing is trained. The teacher trains with
-    ``threads`` threads (None: torch's setting), single-threaded by default
-    like every arm: a run's numbers depend on its thread count, so a fixed
-    count gives the same teacher on any machine.
+    taken as it is (seconds 0) and nothing is trained.
     """
     record_file = osp.join(work_dir, 'demo_metrics.json')
     if reuse and osp.isfile(record_file):
@@ -342,13 +339,7 @@ def train_teacher(config: str, data_root: str, work_dir: str, iters: Optional[in
                   '(pass --retrain-teacher to train it again)')
             return record['checkpoint'], record['metrics'], 0.0
     cfg = run_config(config, seed, data_root, work_dir, iters, 'teacher')
-    import torch
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads or before)
-    try:
-        return train_and_evaluate(cfg)
-    finally:
-        torch.set_num_threads(before)
+    return train_and_evaluate(cfg)
 
 
 @dataclass
