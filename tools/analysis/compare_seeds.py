@@ -39,6 +39,8 @@ def main():
     parser.add_argument('--jobs', type=int,
                         help='runs trained side by side (default: one per core)')
     parser.add_argument('--work-dir', default='work_dirs/compare_seeds')
+    parser.add_argument('--metric', default='AP', choices=['AP', 'top1'],
+                        help="AP (detection) or top1 (classification)")
     args = parser.parse_args()
     arms = {}
     for item in args.arm:
@@ -54,11 +56,12 @@ def main():
         teacher_ckpt, metrics, _ = train_teacher(args.teacher_config, args.data_root,
                                                  osp.join(args.work_dir, 'teacher'),
                                                  args.teacher_iters)
-        print(f"teacher AP {100 * metrics['AP']:.1f} ({teacher_ckpt})", flush=True)
+        print(f"teacher {args.metric} {100 * metrics[args.metric]:.1f} ({teacher_ckpt})",
+              flush=True)
     jobs = args.jobs or default_jobs(len(arms) * len(args.seeds))
     records = compare_over_seeds(arms, args.seeds, args.data_root, args.work_dir,
-                                 teacher_ckpt, args.iters, jobs=jobs)
-    print('\n' + summary_table(records))
+                                 teacher_ckpt, args.iters, jobs=jobs, metric=args.metric)
+    print('\n' + summary_table(records, metric=args.metric))
 
 
 if __name__ == '__main__':
