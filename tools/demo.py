@@ -1,9 +1,9 @@
 """The main job on an embedded default: toy COCO, a teacher, and one student
-trained alone, with the virtual view (control), with KD and with VRM, over seeds.
+trained alone, with the virtual view (control), with VRM and with control + VRM, over seeds.
 
     python tools/demo.py                          # the toy default (make demo): 3 seeds
     python tools/demo.py --seeds 0                # a quick look: one seed
-    python tools/demo.py --all-baselines          # DKD and DIST arms too
+    python tools/demo.py --all-baselines          # KD, DKD and DIST arms too
     python tools/demo.py --data-root data/my_coco --teacher-config T.py \\
         --student-config S.py --control-config C.py --kd-config K.py --vrm-config V.py
 """
@@ -25,10 +25,10 @@ def main():
     add_comparison_arguments(parser, defaults)
     parser.add_argument('--data-root', help='a COCO-format dataset (annotations/'
                         'instances_{train,val}.json) instead of the generated toy one')
-    for arm in ('student', 'control', 'kd', 'vrm', 'dkd', 'dist'):
+    for arm in ('student', 'control', 'kd', 'vrm', 'control_vrm', 'dkd', 'dist'):
         parser.add_argument(f'--{arm}-config', default=getattr(defaults, f'{arm}_config'))
     parser.add_argument('--all-baselines', action='store_true',
-                        help='also train the DKD and DIST arms')
+                        help='also train the KD, DKD and DIST arms')
     args = parser.parse_args()
     run_demo(DemoSettings(**{k: v for k, v in vars(args).items() if v is not None}))
 
