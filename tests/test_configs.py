@@ -60,7 +60,7 @@ def test_config_builds(path, random_teacher_ckpts):
         assert isinstance(model.distill_loss, DistillLoss)
         method = path.name.split('_')[0]
         expected = dict(vrm='VRMLoss', kd='KDLoss', dkd='DKDLoss', dist='DISTLoss',
-                        **{'augment-control': 'KDLoss'})[method]
+                        **{'augment-control': 'KDLoss', 'control-vrm': 'VRMLoss'})[method]
         assert type(model.distill_loss).__name__ == expected
 
 

@@ -138,9 +138,10 @@ def test_arm_options_are_merged_into_the_config_and_misspellings_refused(toy_dat
     cfg = run_config(config, 0, str(toy_data), str(tmp_path), 7, 'x', options=options)
     assert cfg.model.distill_loss.edge_floor == 0.05 and cfg.model.roi_vertices == 'balanced'
     assert cfg.train_cfg.max_iters == 7  # the run's own settings still hold
-    with pytest.raises(KeyError, match="has no 'model.distill_loss.edge_flor'"):
+    assert cfg.model.virtual_det_loss is True  # an option the file leaves at its default
+    with pytest.raises(KeyError, match="has no 'model.distill_los'"):
         run_config(config, 0, str(toy_data), str(tmp_path), 7, 'x',
-                   options={'model.distill_loss.edge_flor': 0.05})
+                   options={'model.distill_los.edge_floor': 0.05})
 
 
 def test_second_demo_run_reuses_the_teacher(demo, capsys):

@@ -29,7 +29,7 @@ def run_config(path: str, seed: int, data_root: str, work_dir: str,
     with ``seed``, quiet console, a progress bar (on terminal line
     ``progress_position``), evaluated once at the end.
 
-    ``options`` (dotted keys of leaves the config has, e.g.
+    ``options`` (dotted keys into dicts the config has, e.g.
     ``{'model.distill_loss.edge_floor': 0}``) are merged first, so the data
     root, the schedule and the seed set here still hold.
     """
@@ -51,14 +51,16 @@ def run_config(path: str, seed: int, data_root: str, work_dir: str,
 
 
 def _check_leaf(cfg: Config, key: str, path: str) -> None:
-    """Raise unless the dotted ``key`` names a value ``cfg`` holds: a
-    misspelled option would otherwise add a key nothing reads."""
+    """Raise unless every part of the dotted ``key`` but the last names a dict
+    ``cfg`` holds: a misspelled path would otherwise add keys nothing reads.
+    A new last part is allowed (a model option the file leaves at its
+    default); the registries check those names when the model is built."""
     node = cfg.to_dict()
-    for depth, part in enumerate(key.split('.')):
-        if not isinstance(node, dict) or part not in node:
-            known = ', '.join(sorted(node)) if isinstance(node, dict) else ''
-            raise KeyError(f"option {key!r}: {path} has no {'.'.join(key.split('.')[:depth + 1])!r}"
-                           f' (keys there: {known})')
+    parts = key.split('.')
+    for depth, part in enumerate(parts[:-1]):
+        if not isinstance(node.get(part), dict):
+            raise KeyError(f"option {key!r}: {path} has no {'.'.join(parts[:depth + 1])!r} "
+                           f"(keys there: {', '.join(sorted(node))})")
         node = node[part]
 
 

@@ -40,7 +40,7 @@ def parse_arm(spec: str) -> Tuple[str, Dict[str, object]]:
     """An arm's config and its config options from ``'CONFIG [key=value ...]'``.
 
     The spec is split as a shell splits it (quote a value holding spaces);
-    keys are dotted paths of leaves the config already has
+    keys are dotted paths into the config's dicts
     (``model.distill_loss.edge_floor=0``); a value is read as a Python literal
     where it is one, else as a string. Arms that differ in one option then
     need no config file of their own.
