@@ -13,6 +13,7 @@ import torch
 from conftest import TOY_TEACHER, TOY_VRM
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
+from test_classifier_distiller import teacher_ckpt  # noqa: F401  (a fixture)
 from torch import nn
 
 from vrm_det.registry import MMPRETRAIN_AVAILABLE
@@ -79,19 +80,9 @@ def test_detection_view_receives_rgb(detection_teacher_ckpt, bgr_to_rgb):
     check_view_sees_red(distiller, data['inputs'])
 
 
-@pytest.fixture(scope='module')
-def classifier_teacher_ckpt(tmp_path_factory):
-    from mmpretrain.registry import MODELS
-    from test_classifier_distiller import classifier
-    init_default_scope('mmpretrain')
-    path = tmp_path_factory.mktemp('cls_channels') / 'teacher.pth'
-    torch.save({'state_dict': MODELS.build(classifier(16)).state_dict()}, path)
-    return str(path)
-
-
 @pytest.mark.skipif(not MMPRETRAIN_AVAILABLE, reason='needs mmpretrain')
 @pytest.mark.parametrize('to_rgb', [False, True], ids=['cifar-rgb-arrays', 'imagenet-bgr-files'])
-def test_classification_view_receives_rgb(classifier_teacher_ckpt, to_rgb):
+def test_classification_view_receives_rgb(teacher_ckpt, to_rgb):  # noqa: F811 (the fixture)
     """CIFAR-like datasets yield RGB arrays (to_rgb=False); ImageNet's files are
     loaded BGR and converted (to_rgb=True). Either way the model sees RGB."""
     from mmpretrain.registry import MODELS
@@ -101,7 +92,7 @@ def test_classification_view_receives_rgb(classifier_teacher_ckpt, to_rgb):
     student['data_preprocessor'].update(to_rgb=to_rgb)
     distiller = MODELS.build(dict(
         type='ImageClassifierDistiller', student=student, teacher=classifier(16),
-        teacher_ckpt=classifier_teacher_ckpt, distill_loss=dict(type='VRMLoss'),
+        teacher_ckpt=teacher_ckpt, distill_loss=dict(type='VRMLoss'),
         virtual_view=dict(type='PhotometricRandAugment', num_ops=1)))
     data = distiller.data_preprocessor(dict(inputs=[red_image(loaded_rgb=not to_rgb)]), False)
     check_view_sees_red(distiller, data['inputs'])

@@ -70,7 +70,7 @@ def run_worker(method, distribution, batch, num_classes, args):
     import torch
 
     from vrm_det.registry import MMDET_MODELS
-    from vrm_det.utils.benchmark_logits import distribution_logits
+    from vrm_det.utils.benchmark_logits import distribution_logits, loss_step
     from vrm_det.utils.profiling import PeakMemory, median_ms, timed_runs
 
     if args.threads:
@@ -81,14 +81,7 @@ def run_worker(method, distribution, batch, num_classes, args):
     loss_fn = MMDET_MODELS.build(loss_cfg)
     inputs = distribution_logits(distribution, batch, num_classes)
     batch, num_classes = inputs['student_logits'].shape
-    student = inputs['student_logits'].clone().requires_grad_(True)
-    student_virtual = inputs['student_virtual_logits'].clone().requires_grad_(True)
-
-    def step():
-        losses = loss_fn(student, inputs['teacher_logits'], student_virtual,
-                         inputs['teacher_virtual_logits'], inputs['labels'])
-        sum(v for k, v in losses.items() if 'loss' in k).backward()
-        student.grad = student_virtual.grad = None
+    step = loss_step(loss_fn, inputs)
 
     with PeakMemory() as memory:
         step()  # the first call allocates what the loss needs; later ones reuse it

@@ -82,7 +82,7 @@ import time
 import torch
 
 from vrm_det.registry import MMDET_MODELS
-from vrm_det.utils.benchmark_logits import distribution_logits
+from vrm_det.utils.benchmark_logits import distribution_logits, loss_step
 
 loss_fn = MMDET_MODELS.build(dict(type='VRMLoss', impl='fused'))
 # As tools/benchmark_loss.py (i.i.d. logits, the loss's defaults), at a detection and a
@@ -92,14 +92,7 @@ print(f"{'distribution':<14} {'B':>6} {'C':>6} {'ms (median)':>12} {'peak MB':>9
 for distribution, batch, num_classes in runs:
     inputs = {k: v.cuda() for k, v in distribution_logits(distribution, batch,
                                                           num_classes).items()}
-    student = inputs['student_logits'].clone().requires_grad_(True)
-    student_virtual = inputs['student_virtual_logits'].clone().requires_grad_(True)
-
-    def step():
-        losses = loss_fn(student, inputs['teacher_logits'], student_virtual,
-                         inputs['teacher_virtual_logits'], inputs['labels'])
-        sum(v for k, v in losses.items() if 'loss' in k).backward()
-        student.grad = student_virtual.grad = None
+    step = loss_step(loss_fn, inputs)
 
     for _ in range(2):
         step()
