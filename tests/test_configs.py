@@ -17,6 +17,11 @@ CLASSIFICATION = ('classification', 'fashion_mnist')
 ALL = sorted(p for p in CONFIGS.rglob('*.py')
              if '_base_' not in p.parts and not set(CLASSIFICATION) & set(p.parts))
 COCO_PAIRS = ['r101-r18', 'r101-r50', 'r50-mobilenetv2']
+# Distillers whose teacher checkpoint the build replaces by a random one.
+DISTILLERS = ('TwoStageDistiller', 'CascadeDistiller', 'OneStageDistiller')
+# The COCO configs of the other two-stage detectors.
+OTHER_DETECTORS = ['mask_rcnn/vrm_mask-rcnn_r101-r50_fpn_1x_coco.py',
+                   'cascade_rcnn/vrm_cascade-rcnn_r101-r50_fpn_1x_coco.py']
 
 
 def config_id(path):
@@ -46,6 +51,7 @@ def test_the_coco_matrix_is_complete():
             assert f'{method}/{method}_faster-rcnn_{pair}_fpn_1x_coco.py' in names
     for student in ('r18', 'r50', 'mobilenetv2'):
         assert f'students/faster-rcnn_{student}_fpn_1x_coco.py' in names
+    assert set(OTHER_DETECTORS) <= names
 
 
 @pytest.mark.parametrize('path', ALL, ids=config_id)
@@ -53,10 +59,10 @@ def test_config_builds(path, random_teacher_ckpts):
     cfg = Config.fromfile(str(path))
     assert 'vrm_det' in cfg.custom_imports['imports']
     init_default_scope('mmdet')
-    if cfg.model.type == 'TwoStageDistiller':
+    if cfg.model.type in DISTILLERS:
         cfg.model.teacher_ckpt = random_teacher_ckpts(cfg.model.teacher)
     model = MMDET_MODELS.build(cfg.model)
-    if cfg.model.type == 'TwoStageDistiller':
+    if cfg.model.type in DISTILLERS:
         assert isinstance(model.distill_loss, DistillLoss)
         method = path.name.split('_')[0]
         expected = dict(vrm='VRMLoss', kd='KDLoss', dkd='DKDLoss', dist='DISTLoss',

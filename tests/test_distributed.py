@@ -63,13 +63,13 @@ def distill_and_backward(distiller, logits, labels):
                 grad_virtual=leaves['student_virtual_logits'].grad)
 
 
-def _gather_worker(rank, port, teacher_ckpt, out_dir):
+def _gather_worker(rank, port, teacher_ckpt, out_dir, gather_vertices):
     os.environ.update(MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
     torch.set_num_threads(1)
     dist.init_process_group('gloo', rank=rank, world_size=WORLD_SIZE)
     try:
         from vrm_det.engine import DistillerDataParallel
-        distiller = build_vrm_distiller(teacher_ckpt, gather_vertices=True)
+        distiller = build_vrm_distiller(teacher_ckpt, gather_vertices=gather_vertices)
         wrapped = DistillerDataParallel(distiller, device_ids=None)
         teacher = distiller.teacher
         own = slice(rank * ROWS_PER_RANK, (rank + 1) * ROWS_PER_RANK)
@@ -85,9 +85,12 @@ def _gather_worker(rank, port, teacher_ckpt, out_dir):
         dist.destroy_process_group()
 
 
-def test_gathered_graph_equals_one_process_holding_every_vertex(toy_teacher_ckpt, tmp_path):
-    mp.spawn(_gather_worker, args=(free_port(), str(toy_teacher_ckpt), str(tmp_path)),
-             nprocs=WORLD_SIZE)
+# True shards the VRM graph (tests/test_sharded_gather.py tests it further).
+@pytest.mark.parametrize('gather_vertices', [True, 'replicated'])
+def test_gathered_graph_equals_one_process_holding_every_vertex(toy_teacher_ckpt, tmp_path,
+                                                                gather_vertices):
+    mp.spawn(_gather_worker, args=(free_port(), str(toy_teacher_ckpt), str(tmp_path),
+                                   gather_vertices), nprocs=WORLD_SIZE)
     logits, labels = graph_inputs()
     single = distill_and_backward(build_vrm_distiller(toy_teacher_ckpt), logits, labels)
     saved_teacher = torch.load(toy_teacher_ckpt, weights_only=True)['state_dict']

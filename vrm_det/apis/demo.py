@@ -39,6 +39,26 @@ def _toy(name: str) -> str:
     return osp.join(CONFIG_DIR, name)
 
 
+VIEW_DESCRIPTIONS = {
+    'photometric': 'RandAugment with photometric operations, made in the model; RoIs unmoved',
+    'geometric': 'RandAugment with photometric and geometric operations, made by the data '
+                 'pipeline; the RoIs projected into the virtual image',
+}
+#: The configs of the arms that see the virtual view, per kind of view: the
+#: control always sees the view of the VRM arms it controls.
+VIEW_CONFIGS = {
+    'photometric': dict(
+        control_config=_toy('augment-control_faster-rcnn_r18-w8_fpn_toy.py'),
+        vrm_config=_toy('vrm_faster-rcnn_r18-w32-w8_fpn_toy.py'),
+        control_vrm_config=_toy('control-vrm_faster-rcnn_r18-w32-w8_fpn_toy.py')),
+    'geometric': dict(
+        control_config=_toy('geometric/augment-control_faster-rcnn_r18-w8_fpn_toy-geometric.py'),
+        vrm_config=_toy('geometric/vrm_faster-rcnn_r18-w32-w8_fpn_toy-geometric.py'),
+        control_vrm_config=_toy(
+            'geometric/control-vrm_faster-rcnn_r18-w32-w8_fpn_toy-geometric.py')),
+}
+
+
 @dataclass
 class DemoSettings(ComparisonSettings):
     """What the demo trains, on which data, for how long, and where it writes."""
@@ -46,13 +66,23 @@ class DemoSettings(ComparisonSettings):
     data_root: Optional[str] = None  # None: make the toy dataset at data/toy_coco
     teacher_config: str = _toy('faster-rcnn_r18-w32_fpn_toy.py')
     student_config: str = _toy('faster-rcnn_r18-w8_fpn_toy.py')
-    control_config: str = _toy('augment-control_faster-rcnn_r18-w8_fpn_toy.py')
+    #: The virtual view of the control and VRM arms: 'photometric' (made in the
+    #: model) or 'geometric' (made by the pipeline, RoIs projected into it).
+    view: str = 'photometric'
+    control_config: Optional[str] = None  # None: the view's (VIEW_CONFIGS)
     kd_config: str = _toy('kd_faster-rcnn_r18-w32-w8_fpn_toy.py')
-    vrm_config: str = _toy('vrm_faster-rcnn_r18-w32-w8_fpn_toy.py')
-    control_vrm_config: str = _toy('control-vrm_faster-rcnn_r18-w32-w8_fpn_toy.py')
+    vrm_config: Optional[str] = None
+    control_vrm_config: Optional[str] = None
     dkd_config: str = _toy('dkd_faster-rcnn_r18-w32-w8_fpn_toy.py')
     dist_config: str = _toy('dist_faster-rcnn_r18-w32-w8_fpn_toy.py')
     all_baselines: bool = False  # also KD, DKD and DIST
+
+    def __post_init__(self):
+        if self.view not in VIEW_CONFIGS:
+            raise ValueError(f'view={self.view!r}: choose one of {sorted(VIEW_CONFIGS)}')
+        for key, path in VIEW_CONFIGS[self.view].items():
+            if getattr(self, key) is None:
+                setattr(self, key, path)
 
     def arms(self) -> Dict[str, str]:
         """Arm label -> config, the reference (student alone) first."""
@@ -144,6 +174,8 @@ def write_report(settings: DemoSettings, data_root: str, teacher_ckpt: str, teac
         "a time. The unit-edge share is the share of the loss's edges matched as unit "
         'vectors on both sides, as the paper defines them; the rest fall under the '
         'detection configs\' edge-length floor (docs/user_guide.md, "Stability").', '',
+        f'Virtual view of the control and VRM arms: {settings.view} '
+        f'({VIEW_DESCRIPTIONS[settings.view]}).', '',
         *results_section(records, ALONE, 'AP', teacher, settings.seeds, jobs, wall_s),
         '## AP over seeds', '', '![AP](ap.png)', '',
         f'## Training loss (seed {first_seed})', '', '![loss curves](loss_curves.png)', '',

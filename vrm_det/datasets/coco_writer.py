@@ -23,7 +23,8 @@ import numpy as np
 
 #: One drawn image: the (H, W, 3) uint8 BGR image and its objects, each a dict
 #: with at least ``box`` ([x1, y1, x2, y2] in pixels, exclusive ends) and
-#: ``label`` (0-based index into the dataset's class names).
+#: ``label`` (0-based index into the dataset's class names), and optionally
+#: ``segmentation`` (COCO polygons or RLE), written as it is.
 DrawnImage = Tuple[np.ndarray, List[dict]]
 #: ``progress(split, done, total)``, called after each image written.
 Progress = Callable[[str, int, int], None]
@@ -64,10 +65,12 @@ def write_coco_split(out_dir: str, split: str, num_images: int,
                             height=image.shape[0]))
         for obj in objects:
             x1, y1, x2, y2 = obj['box']
-            annotations.append(dict(id=len(annotations) + 1, image_id=index,
-                                    category_id=obj['label'] + 1,
-                                    bbox=[x1, y1, x2 - x1, y2 - y1],
-                                    area=(x2 - x1) * (y2 - y1), iscrowd=0))
+            annotation = dict(id=len(annotations) + 1, image_id=index,
+                              category_id=obj['label'] + 1, bbox=[x1, y1, x2 - x1, y2 - y1],
+                              area=(x2 - x1) * (y2 - y1), iscrowd=0)
+            if 'segmentation' in obj:  # instance masks, for Mask R-CNN
+                annotation['segmentation'] = obj['segmentation']
+            annotations.append(annotation)
         if progress is not None:
             progress(split, index + 1, num_images)
     coco = dict(images=entries, annotations=annotations,

@@ -1,7 +1,8 @@
 """A small COCO-format detection dataset of generated images.
 
 Objects of several shape classes, with varied size, colour and texture, are
-drawn on cluttered backgrounds (smooth noise, stray strokes and blobs). The
+drawn on cluttered backgrounds (smooth noise, stray strokes and blobs); every
+annotation has its box and its instance mask (``segmentation``, RLE). The
 output is deterministic for a seed and laid out as mmdet expects COCO::
 
     OUT/annotations/instances_train.json
@@ -17,6 +18,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
+from pycocotools import mask as mask_utils
 
 from .coco_writer import write_coco_dataset
 
@@ -93,9 +95,11 @@ def _draw_image(rng: np.random.Generator, size: int,
                 classes: Sequence[str]) -> Tuple[np.ndarray, List[dict]]:
     """One (size, size, 3) uint8 BGR image of at most 4 objects, and the objects:
     dicts with ``box`` ([x1, y1, x2, y2], exclusive ends, tight around the
-    shape) and ``label`` (index into ``classes``)."""
+    shape), ``label`` (index into ``classes``) and ``segmentation`` (the
+    object's visible pixels, as COCO's compressed RLE: a shape drawn later
+    covers the earlier ones where they overlap; the box stays the whole shape's)."""
     image = _background(rng, size)
-    objects = []
+    objects, masks = [], []
     for _ in range(int(rng.integers(1, 5))):
         for _attempt in range(20):
             side = int(rng.integers(size // 8, size // 2.5))
@@ -113,7 +117,21 @@ def _draw_image(rng: np.random.Generator, size: int,
         tight = [x + int(xs.min()), y + int(ys.min()), x + int(xs.max()) + 1,
                  y + int(ys.max()) + 1]
         objects.append(dict(box=tight, label=label))
+        canvas = np.zeros((size, size), bool)
+        canvas[y:y + side, x:x + side] = mask
+        masks.append(canvas)
+    for index, obj in enumerate(objects):
+        visible = masks[index] & ~np.any(masks[index + 1:], axis=0)
+        obj['segmentation'] = _rle(visible)
     return np.clip(image, 0, 255).astype(np.uint8), objects
+
+
+def _rle(mask: np.ndarray) -> dict:
+    """COCO's compressed RLE of an (H, W) boolean mask, JSON-ready (``counts`` a
+    string). RLE rather than polygons: a ring has a hole, which COCO's
+    polygons cannot express."""
+    rle = mask_utils.encode(np.asfortranarray(mask.astype(np.uint8)))
+    return dict(size=[int(v) for v in rle['size']], counts=rle['counts'].decode('ascii'))
 
 
 def make_toy_coco(out_dir: str, num_train: int = 240, num_val: int = 60,

@@ -24,6 +24,8 @@ from .pruning import (
                       unreliable_edge_mask,
 )
 from .rkd import rkd_divergence
+from .sharded import sharded_kept_entropy_threshold, sharded_kth_smallest, sharded_vrm_terms
+from .shards import VertexShards, active_vertex_shards, vertices_sharded
 from .vrm import VRMTerms, inter_class_vertices, masked_mean, relation_floor, vrm_terms
 
 __all__ = [
@@ -34,5 +36,7 @@ __all__ = [
     'gram_relation_divergence', 'kd_divergence', 'joint_entropy', 'prediction_entropy',
     'kth_smallest', 'kept_entropy_threshold', 'unreliable_edge_mask', 'rkd_divergence',
     'VRMTerms', 'inter_class_vertices',
-    'masked_mean', 'relation_floor', 'vrm_terms'
+    'masked_mean', 'relation_floor', 'vrm_terms', 'VertexShards', 'active_vertex_shards',
+    'vertices_sharded', 'sharded_kept_entropy_threshold', 'sharded_kth_smallest',
+    'sharded_vrm_terms'
 ]

@@ -34,6 +34,7 @@ from .edges import (
     long_edge_mask,
 )
 from .pruning import joint_entropy, kept_entropy_threshold
+from .shards import active_vertex_shards
 
 IC_EDGE_MODES = ('cross', 'concat')
 RELATIONS = ('vector', 'gram')
@@ -150,7 +151,18 @@ def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
 
     Returns:
         VRMTerms: Terms are zero (and connected to the student) when B < 2.
+
+    Inside :func:`~.shards.vertices_sharded` the logits are this process's
+    rows of a graph over several processes, and the terms are that graph's
+    (see :func:`~.sharded.sharded_vrm_terms`).
     """
+    shards = active_vertex_shards()
+    if shards is not None:
+        from .sharded import sharded_vrm_terms  # it builds on this module
+        return sharded_vrm_terms(student, student_virtual, teacher, teacher_virtual, shards,
+                                 keep_percentile, joint_entropy_mode, ic_edges, relation,
+                                 penalty, impl, huber_delta, chunk_size, edge_floor,
+                                 short_edges)
     if short_edges not in SHORT_EDGE_MODES:
         raise ValueError(f'short_edges must be one of {SHORT_EDGE_MODES}, got {short_edges!r}')
     teacher, teacher_virtual = teacher.detach(), teacher_virtual.detach()

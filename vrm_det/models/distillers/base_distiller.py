@@ -6,7 +6,7 @@ implement :meth:`BaseDistiller.loss`; validation and testing use the student.
 """
 import copy
 import os.path as osp
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import partial
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -20,11 +20,12 @@ from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from vrm_det.checkpoint import STUDENT_PREFIX
+from vrm_det.functional.shards import vertices_sharded
 from vrm_det.functional.validation import NonFiniteLogitsError
 from vrm_det.models.losses import DistillLoss
 from vrm_det.registry import MMDET_MODELS
 
-from .gather import gather_graph, gathering_world_size
+from .gather import gather_graph, gathering_world_size, resolve_gather_mode, shard_layout
 from .options import check_config_options, check_options
 from .preprocessing import ImageNormalisation, pad_to_divisor, renormalise
 
@@ -162,10 +163,15 @@ class BaseDistiller(BaseModel):
             when the loss does not.
         distill_warmup_iters (int): The distillation losses are scaled by
             ``min(1, iter / distill_warmup_iters)``; 0 disables the warm-up.
-        gather_vertices (bool): In a multi-process run, build one graph from
-            every process's vertices (each process's gradient flows back to
-            its own logits; the pruning percentile is the whole graph's)
-            instead of one graph per process. No effect in one process.
+        gather_vertices (bool | str): In a multi-process run, build one
+            graph from every process's vertices instead of one graph per
+            process (False): each process's gradient flows back to its own
+            logits and the pruning percentile is the whole graph's.
+            ``'sharded'``: each process computes its share of the graph
+            (VRMLoss with vector edges and the l2 penalty, no KD term);
+            ``'replicated'``: every process computes all of it (any loss);
+            True: sharded where the loss allows, else replicated. See
+            :mod:`.gather`. No effect in one process.
         data_preprocessor (dict, optional): The student's data preprocessor
             when its config names none; mmengine's Runner passes a config's
             top-level ``data_preprocessor`` here (mmpretrain's configs keep
@@ -183,7 +189,8 @@ class BaseDistiller(BaseModel):
     def __init__(self, student: dict, teacher: Union[dict, str], teacher_ckpt: str,
                  distill_loss: dict, virtual_view: Optional[dict] = None,
                  virtual_view_needed: bool = False, distill_warmup_iters: int = 0,
-                 gather_vertices: bool = False, data_preprocessor: Optional[dict] = None,
+                 gather_vertices: Union[bool, str] = False,
+                 data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if not teacher_ckpt:
             raise ValueError('teacher_ckpt is required: the path of the trained teacher')
@@ -212,6 +219,9 @@ class BaseDistiller(BaseModel):
                             f'{type(self.distill_loss).__name__}')
         self.distill_warmup_iters = distill_warmup_iters
         self.gather_vertices = gather_vertices
+        #: How the graph spans the processes: None (one per process),
+        #: 'sharded' or 'replicated'.
+        self.gather_mode = resolve_gather_mode(gather_vertices, self.distill_loss)
 
         self.uses_virtual_view = self.distill_loss.uses_virtual_view or virtual_view_needed
         if self.uses_virtual_view and virtual_view is None:
@@ -318,7 +328,7 @@ class BaseDistiller(BaseModel):
         student_rows = torch.cat(student_rows)
         # Gathered rows carry world-size times their gradient (see gather.py):
         # the log shows what they contribute after DDP's averaging.
-        gathered_from = gathering_world_size() if self.gather_vertices else 1
+        gathered_from = gathering_world_size() if self.gather_mode else 1
         if student_rows.requires_grad:
             student_rows.register_hook(partial(_log_distill_grad_norm,
                                                loss_scale=self._loss_scale * gathered_from))
@@ -326,14 +336,24 @@ class BaseDistiller(BaseModel):
         logits['student_logits'] = student_rows[:num_rows]
         if 'student_virtual_logits' in logits:
             logits['student_virtual_logits'] = student_rows[num_rows:]
-        if gathered_from > 1:
+        shards = None
+        if gathered_from > 1 and self.gather_mode == 'replicated':
             logits, labels = self._gather_graph(logits, labels)
+        elif gathered_from > 1:
+            # The sharded loss communicates: every process skips or stops alike.
+            shards, nonfinite = shard_layout(logits)
+            if nonfinite is not None:
+                return self._skip_nonfinite(nonfinite, student_logits)
+            # Its pruned-edge mask holds this process's rows only: no per-vertex
+            # statistic of the pruned edges.
+            labels = None
 
         try:  # the loss checks its inputs: one finiteness check per step
-            losses = self.distill_loss(**logits, labels=labels)
+            with vertices_sharded(shards) if shards is not None else nullcontext():
+                losses = self.distill_loss(**logits, labels=labels)
         except NonFiniteLogitsError as error:
             return self._skip_nonfinite(error.tensor_name, student_logits)
-        num_vertices = len(logits['student_logits'])
+        num_vertices = shards.total if shards is not None else len(logits['student_logits'])
         losses['distill_vertices'] = torch.tensor(float(num_vertices))
         if num_vertices < 2:
             self._count_edgeless(num_vertices, losses)

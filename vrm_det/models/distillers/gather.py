@@ -1,15 +1,31 @@
 """One relation graph across the processes of a multi-process run.
 
-Each process scores its own images' vertices; gathering their logit rows
-lets every process build the graph over all of them (and prune on the
-percentile of the whole graph), while each process's gradient flows back to
-its own rows only.
+Each process scores its own images' vertices. Two ways to build one graph
+over all of them (the pruning percentile is then the whole graph's):
+
+* ``'sharded'``: each process computes its own share of the graph (its real
+  vertices' rows of the inter-sample graph, its vertices' part of the
+  inter-class sums; :mod:`vrm_det.functional.sharded`), about ``k`` times the
+  work of a per-process graph for ``k`` processes;
+* ``'replicated'``: every process gathers every row and computes the whole
+  graph, ``k^2`` times the work; any distillation loss.
+
+Either way each process's logits receive ``k`` times their gradient of the
+whole loss, which DDP's averaging cancels: training equals one process
+holding every vertex.
 """
-from typing import List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple, Union
 
 import torch
 import torch.distributed as dist
 from torch import Tensor
+
+from vrm_det.functional.sharded import all_gather_rows
+from vrm_det.functional.shards import VertexShards
+from vrm_det.models.losses import DistillLoss, VRMLoss
+
+#: Values of the distillers' ``gather_vertices`` option.
+GATHER_MODES = (False, True, 'sharded', 'replicated')
 
 
 def gathering_world_size() -> int:
@@ -17,14 +33,40 @@ def gathering_world_size() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
-def _all_gather_rows(rows: Tensor, counts: List[int]) -> Tensor:
-    """Every process's ``rows`` (``counts[r]`` of them on process ``r``), in
-    process order; the collective needs equal shapes, so rows are padded."""
-    padded = rows.new_zeros((max(counts),) + tuple(rows.shape[1:]))
-    padded[:len(rows)] = rows
-    parts = [torch.empty_like(padded) for _ in counts]
-    dist.all_gather(parts, padded)
-    return torch.cat([part[:count] for part, count in zip(parts, counts)])
+def why_not_sharded(loss: DistillLoss) -> Optional[str]:
+    """Why ``loss`` has no sharded form, or None when it has one."""
+    if not isinstance(loss, VRMLoss):
+        return f'{type(loss).__name__} has no sharded form (VRMLoss has)'
+    options = loss.options
+    if options['relation'] != 'vector' or options['penalty'] != 'l2':
+        return (f"the sharded VRM graph needs relation='vector' and loss='l2', got "
+                f"relation={options['relation']!r}, loss={options['penalty']!r}")
+    if loss.kd_weight:
+        return ('the KD term (kd_weight) is an instance term, each process would take '
+                'the mean of its own rows')
+    return None
+
+
+def resolve_gather_mode(gather_vertices: Union[bool, str], loss: DistillLoss
+                        ) -> Optional[str]:
+    """``'sharded'``, ``'replicated'`` or None (one graph per process).
+
+    ``True`` is ``'sharded'`` where the loss has a sharded form and
+    ``'replicated'`` otherwise; an explicit ``'sharded'`` the loss cannot
+    compute is an error.
+    """
+    if not (isinstance(gather_vertices, bool) or gather_vertices in GATHER_MODES[2:]):
+        raise ValueError(f'gather_vertices={gather_vertices!r} must be one of False, True, '
+                         "'sharded' or 'replicated'")
+    if gather_vertices is False:
+        return None
+    reason = why_not_sharded(loss)
+    if gather_vertices is True:
+        return 'replicated' if reason else 'sharded'
+    if gather_vertices == 'sharded' and reason:
+        raise ValueError(f"gather_vertices='sharded': {reason}; use "
+                         "gather_vertices='replicated'")
+    return gather_vertices
 
 
 class _GatherRows(torch.autograd.Function):
@@ -41,7 +83,7 @@ class _GatherRows(torch.autograd.Function):
     @staticmethod
     def forward(ctx, rows: Tensor, counts: List[int], rank: int) -> Tensor:
         ctx.counts, ctx.rank = counts, rank
-        return _all_gather_rows(rows, counts)
+        return all_gather_rows(rows, counts)
 
     @staticmethod
     def backward(ctx, grad: Tensor):
@@ -52,7 +94,7 @@ class _GatherRows(torch.autograd.Function):
 
 def gather_graph(logits: Tensor, labels: Optional[Tensor] = None
                  ) -> Tuple[Tensor, Optional[Tensor]]:
-    """Join every process's vertices into one graph.
+    """Join every process's vertices into one graph (``'replicated'``).
 
     Args:
         logits (Tensor): This process's vertices, shape (B_r, K): the logit
@@ -73,5 +115,25 @@ def gather_graph(logits: Tensor, labels: Optional[Tensor] = None
     counts = [int(c) for c in counts]
     gathered = _GatherRows.apply(logits.float(), counts, dist.get_rank())
     if labels is not None:
-        labels = _all_gather_rows(labels, counts)
+        labels = all_gather_rows(labels, counts)
     return gathered, labels
+
+
+@torch.no_grad()
+def shard_layout(logits: Dict[str, Tensor]) -> Tuple[VertexShards, Optional[str]]:
+    """The layout of the sharded graph, and the name of a logit matrix that is
+    not finite on some process (None if all are), in one all-gather: every
+    process must then skip or stop alike, since the sharded loss communicates.
+
+    Args:
+        logits (dict[str, Tensor]): This process's logit matrices, (B_r, C) each.
+    """
+    names = list(logits)
+    rows = logits[names[0]]
+    local = torch.tensor([len(rows)] + [int(not torch.isfinite(logits[name]).all())
+                                        for name in names], device=rows.device)
+    parts = [torch.zeros_like(local) for _ in range(dist.get_world_size())]
+    dist.all_gather(parts, local)
+    nonfinite = torch.stack(parts)[:, 1:].amax(0).tolist()
+    shards = VertexShards(tuple(int(part[0]) for part in parts), dist.get_rank())
+    return shards, next((name for name, flag in zip(names, nonfinite) if flag), None)

@@ -43,7 +43,7 @@ class ImageClassifierDistiller(BaseDistiller):
             classification loss on the virtual view. With a zero-weight
             distillation loss this is the control arm of a comparison: the
             student sees VRM's augmented images but nothing of the teacher.
-        gather_vertices (bool): One graph over every process's vertices in a
+        gather_vertices (bool | str): One graph over every process's vertices in a
             multi-process run (see :class:`BaseDistiller`).
         data_preprocessor (dict, optional): The student's data preprocessor
             when its config names none (see :class:`BaseDistiller`).

@@ -1,5 +1,13 @@
 from .photometric import PHOTOMETRIC_OPS, PhotometricRandAugment
 from .pipeline import PipelineView, ViewwiseDataPreprocessor, split_views
+from .projection import (
+                         DetectionPipelineView,
+                         ProjectedRoIs,
+                         project_rois,
+                         project_sampling_results,
+                         real_to_virtual_homographies,
+)
 
-__all__ = ['PHOTOMETRIC_OPS', 'PhotometricRandAugment', 'PipelineView',
-           'ViewwiseDataPreprocessor', 'split_views']
+__all__ = ['DetectionPipelineView', 'PHOTOMETRIC_OPS', 'PhotometricRandAugment', 'PipelineView',
+           'ProjectedRoIs', 'ViewwiseDataPreprocessor', 'project_rois',
+           'project_sampling_results', 'real_to_virtual_homographies', 'split_views']

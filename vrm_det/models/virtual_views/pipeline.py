@@ -70,6 +70,8 @@ class ViewwiseDataPreprocessor(nn.Module):
             return getattr(super().__getattr__('preprocessor'), name)
 
     def forward(self, data: dict, training: bool = False) -> dict:
+        if isinstance(data['inputs'], dict):
+            return self._forward_branches(data, training)
         views = split_views(data['inputs'])
         if len(views) == 1:
             return self.preprocessor(data, training)
@@ -79,3 +81,22 @@ class ViewwiseDataPreprocessor(nn.Module):
                              "the student's data_preprocessor, or use the in-model view")
         processed = [self.preprocessor(dict(data, inputs=view), training) for view in views]
         return dict(processed[0], inputs=[p['inputs'] for p in processed])
+
+    def _forward_branches(self, data: dict, training: bool) -> dict:
+        """mmdet's ``MultiBranch`` batch: ``inputs`` and ``data_samples`` are
+        dicts keyed by branch; each branch is preprocessed with its own
+        samples (their metainfo differs), and must pad to the same size."""
+        inputs, samples = data['inputs'], data.get('data_samples')
+        if not isinstance(samples, dict) or set(samples) != set(inputs):
+            raise ValueError('a MultiBranch batch needs data_samples keyed by the same '
+                             f'branches as inputs ({sorted(inputs)})')
+        processed = {branch: self.preprocessor(dict(inputs=inputs[branch],
+                                                    data_samples=samples[branch]), training)
+                     for branch in inputs}
+        shapes = {branch: tuple(p['inputs'].shape) for branch, p in processed.items()}
+        if len(set(shapes.values())) != 1:
+            raise ValueError(f'the branches of one batch have different shapes {shapes}: '
+                             'resize before MultiBranch, so that both views of an image '
+                             'have its size')
+        return dict(inputs={branch: p['inputs'] for branch, p in processed.items()},
+                    data_samples={branch: p['data_samples'] for branch, p in processed.items()})

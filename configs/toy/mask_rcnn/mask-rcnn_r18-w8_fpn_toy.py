@@ -1,0 +1,6 @@
+# Toy Mask R-CNN student: ResNet-18 layout at width 8, FPN.
+_base_ = [
+    './_base_/toy_mask-rcnn_w8.py', './_base_/toy_coco_instance.py',
+    '../_base_/toy_schedule.py'
+]
+custom_imports = dict(imports=['vrm_det'], allow_failed_imports=False)
