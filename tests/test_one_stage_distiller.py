@@ -223,6 +223,8 @@ def test_losses_views_and_logit_rows(teacher_ckpt, batch):
         build_distiller(teacher_ckpt, logit_row='classes', distill_loss=dict(type='DKDLoss'))
     with pytest.raises(ValueError, match="logit_row='sigmoid' is not supported"):
         build_distiller(teacher_ckpt, logit_row='sigmoid')
+    with pytest.raises(TypeError, match='anchors are not projected'):
+        build_distiller(teacher_ckpt, virtual_view=dict(type='DetectionPipelineView'))
 
 
 def test_converted_student_evaluates_like_the_distiller(toy_data, teacher_ckpt, tmp_path):

@@ -8,6 +8,7 @@ from mmdet.models.utils import unpack_gt_instances
 from torch import Tensor
 
 from vrm_det.functional.validation import check_choice
+from vrm_det.models.virtual_views import PipelineView
 from vrm_det.registry import register_model
 
 from .base_distiller import BaseDistiller
@@ -103,7 +104,7 @@ class OneStageDistiller(BaseDistiller):
         virtual_det_loss (bool): Also take the student's detection losses on
             the virtual view.
         distill_warmup_iters (int): Linear warm-up of the distillation weight.
-        gather_vertices (bool): One graph over every process's vertices in a
+        gather_vertices (bool | str): One graph over every process's vertices in a
             multi-process run (see :class:`BaseDistiller`).
         data_preprocessor (dict, optional): The student's data preprocessor
             when its config names none (see :class:`BaseDistiller`).
@@ -127,6 +128,11 @@ class OneStageDistiller(BaseDistiller):
                          distill_warmup_iters=distill_warmup_iters,
                          gather_vertices=gather_vertices, data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
+        if isinstance(self.virtual_view, PipelineView):
+            raise TypeError(
+                f'{type(self.virtual_view).__name__}: a view made by the data pipeline may '
+                'move the objects, and the anchors are not projected into it; use the '
+                "in-model view, virtual_view=dict(type='PhotometricRandAugment', num_ops=2)")
         if logit_row == 'classes' and self.distill_loss.needs_labels:
             raise ValueError(
                 f"{type(self.distill_loss).__name__} reads each row's class, background "

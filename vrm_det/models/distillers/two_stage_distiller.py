@@ -85,7 +85,7 @@ class TwoStageDistiller(BaseDistiller):
             and regression losses (and a Mask R-CNN's mask loss) on the
             virtual view.
         distill_warmup_iters (int): Linear warm-up of the distillation weight.
-        gather_vertices (bool): One graph over every process's vertices in a
+        gather_vertices (bool | str): One graph over every process's vertices in a
             multi-process run (see :class:`BaseDistiller`).
         data_preprocessor (dict, optional): The student's data preprocessor
             when its config names none (see :class:`BaseDistiller`).
