@@ -61,9 +61,9 @@ def smooth_image(height: int, width: int) -> np.ndarray:
 def two_views(image, boxes, virtual_transform, flip=False, scale=None):
     """The image through mmdet's transforms: resize, flip, then the two branches."""
     init_default_scope('mmdet')
-    steps = []
-    if scale is not None:
-        steps.append(dict(type='Resize', scale=scale, keep_ratio=True))
+    # mmdet's Resize records the homography every detection pipeline starts from.
+    scale = scale or (image.shape[1], image.shape[0])
+    steps = [dict(type='Resize', scale=scale, keep_ratio=True)]
     steps += [dict(type='RandomFlip', prob=1.0 if flip else 0.0),
               dict(type='MultiBranch', branch_field=['real', 'virtual'], real=[PACK],
                    virtual=[virtual_transform, PACK])]
@@ -344,6 +344,7 @@ def test_a_batch_projected_wholly_outside_has_a_zero_loss(toy_data, toy_teacher_
     losses = distiller.loss(data['inputs'], data['data_samples'])
     assert losses['projected_dropped_share'] == 1
     assert losses['distill_vertices'] == 0 and losses['distill_edgeless_steps'] == 1
+    assert {'loss_cls_virtual', 'loss_bbox_virtual'} <= set(losses)  # logged every step
     for key, value in losses.items():
         for part in value if isinstance(value, list) else [value]:
             assert torch.isfinite(part).all(), key
@@ -410,3 +411,21 @@ def test_demo_geometric_view_gives_control_and_vrm_the_same_view(toy_data, toy_t
     torch.save({'state_dict': distiller.student.state_dict()}, student_ckpt)
     graph = plot_distiller_relations(cfg, str(student_ckpt), str(tmp_path / 'relations.png'))
     assert (tmp_path / 'relations.png').stat().st_size > 0 and graph['vertices_drawn'] > 1
+
+
+def test_every_operation_of_the_virtual_view_changes_an_image():
+    """No operation of the geometric view's RandAugment space is an identity
+    at its configured magnitude (mmdet's colour operations are at level 5)."""
+    init_default_scope('mmdet')
+    from mmdet.registry import TRANSFORMS as MMDET_TRANSFORMS
+    space = Config.fromfile(str(CONFIGS / '_base_' / 'geometric_virtual_view.py'))
+    # Low contrast, so that autocontrast and equalize have something to do, and
+    # texture, so that sharpness has.
+    texture = np.random.default_rng(0).normal(0, 8, (64, 80, 3))
+    image = (smooth_image(64, 80) * 0.4 + 60 + texture).clip(0, 255).round().astype(np.uint8)
+    for [entry] in space.geometric_virtual_view_transform.aug_space:
+        transform = MMDET_TRANSFORMS.build(entry)
+        for _ in range(4):  # every random choice of sign or factor
+            out = transform(dict(img=image.copy(), img_shape=image.shape[:2]))['img']
+            change = np.abs(out.astype(np.float64) - image).mean()
+            assert change > 0.5, (entry, change)

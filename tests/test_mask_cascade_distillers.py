@@ -259,9 +259,27 @@ def test_last_stage_option_distils_the_last_stage_only(teacher_ckpts, toy_data, 
 
 def test_mask_loss_trains_the_mask_head_on_both_views(teacher_ckpts, toy_data, tmp_path):
     distiller = build('mask', teacher_ckpts, virtual_det_loss=True)
-    losses = distiller.loss(**train_batch('mask', toy_data, tmp_path, distiller))
+    data = train_batch('mask', toy_data, tmp_path, distiller)
+    recorder = Recorder(distiller)
+    sample_rois, sampled = distiller._sample_rois, []
+    distiller._sample_rois = lambda *args, **kwargs: sampled.append(
+        sample_rois(*args, **kwargs)) or sampled[-1]
+    try:
+        losses = distiller.loss(**data)
+    finally:
+        recorder.remove()
+        del distiller._sample_rois
     real, virtual = losses['loss_mask'], losses['loss_mask_virtual']
     assert torch.isfinite(real) and torch.isfinite(virtual) and real != virtual
+    # Each view's loss is mmdet's mask loss on that view's own features, at the
+    # sampled RoIs (the mask head pools its positives with its own extractor).
+    student, gt = distiller.student, [s.gt_instances for s in data['data_samples']]
+    assert not student.roi_head.share_roi_extractor
+    with torch.no_grad():
+        for images, value in ((data['inputs'], real), (recorder.virtual, virtual)):
+            want = student.roi_head.mask_loss(student.extract_feat(images), sampled[0], None,
+                                              gt)['loss_mask']['loss_mask']
+            torch.testing.assert_close(value.detach(), want, rtol=1e-4, atol=1e-5)
     for key in ('loss_mask', 'loss_mask_virtual'):
         distiller.zero_grad()
         losses[key].backward(retain_graph=True)
@@ -322,6 +340,8 @@ def test_build_errors_name_the_problem(teacher_ckpts):
                                  mask_head=mask_head.mask_head)
     with pytest.raises(TypeError, match='student is a Cascade Mask R-CNN'):
         build('cascade', teacher_ckpts, student=cascade_mask)
+    with pytest.raises(ValueError, match='gather_vertices is not supported by CascadeDistiller'):
+        build('cascade', teacher_ckpts, gather_vertices=True)
 
 
 def test_toy_masks_are_the_drawn_shapes_inside_their_boxes(toy_data):

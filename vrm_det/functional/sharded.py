@@ -45,8 +45,8 @@ from .edges import (
     long_edge_mask,
 )
 from .pruning import joint_entropy
-from .shards import VertexShards
-from .vrm import VRMTerms, inter_class_vertices
+from .shards import VertexShards, all_gather_counts
+from .vrm import VRMTerms, edgeless_terms, inter_class_vertices
 
 # The distributed selection gathers the candidates once at most this many are left.
 _GATHERED_SELECTION_SIZE = 1 << 16
@@ -74,13 +74,6 @@ def all_gather_rows(rows: Tensor, counts: Sequence[int], group=None) -> Tensor:
     parts = [torch.empty_like(padded) for _ in counts]
     dist.all_gather(parts, padded.contiguous(), group=group)
     return torch.cat([part[:count] for part, count in zip(parts, counts)])
-
-
-def _all_gather_counts(count: int, device, group=None) -> List[int]:
-    local = torch.tensor([count], dtype=torch.int64, device=device)
-    counts = [torch.zeros_like(local) for _ in range(dist.get_world_size(group))]
-    dist.all_gather(counts, local, group=group)
-    return [int(c) for c in counts]
 
 
 def _all_reduced(values: Tensor, group=None, op=dist.ReduceOp.SUM) -> Tensor:
@@ -155,7 +148,7 @@ def sharded_kth_smallest(values: Tensor, k: int, group=None,
     candidates = values.flatten()
     rank = dist.get_rank(group)
     for round_index in itertools.count():
-        sizes = _all_gather_counts(candidates.numel(), candidates.device, group)
+        sizes = all_gather_counts(candidates.numel(), candidates.device, group)
         total = sum(sizes)
         if not 1 <= k <= total:
             raise ValueError(f'k={k} must lie in [1, {total}]')
@@ -289,15 +282,6 @@ def _edge_error(s_dist_sq: Tensor, t_dist_sq: Tensor, inner: Tensor, s_floor: Te
 
 # -- the terms ---------------------------------------------------------------
 
-def _zero_terms(student: Tensor, student_virtual: Tensor, total: int) -> VRMTerms:
-    zero = (student.sum() + student_virtual.sum()) * 0
-    nothing = zero.detach()
-    pruned = torch.zeros(student.shape[0], total, dtype=torch.bool, device=student.device)
-    unmeasured = torch.full_like(nothing, float('nan'))
-    return VRMTerms(zero, zero, nothing, nothing, nothing, pruned, unmeasured, unmeasured,
-                    nothing, nothing)
-
-
 def _centred_square_sums(logits: Tensor) -> Tensor:
     """Per row, the sum of squares after removing the row's mean (the parts of
     :func:`~.edges.logit_scale`), shape (B,) from (B, C)."""
@@ -340,7 +324,7 @@ def sharded_vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
     teacher, teacher_virtual = teacher.detach(), teacher_virtual.detach()
     total = shards.total
     if total < 2:
-        return _zero_terms(student, student_virtual, total)
+        return edgeless_terms(student, student_virtual, total)
     num_classes = student.shape[1]
 
     # Every process's virtual rows, and per vertex the teacher's share of its logit scale.

@@ -8,7 +8,7 @@ rows. Outside that block nothing changes.
 """
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Iterator, NamedTuple, Optional, Sequence
+from typing import Any, Iterator, List, NamedTuple, Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -41,10 +41,16 @@ class VertexShards(NamedTuple):
     @classmethod
     def of_process_group(cls, num_vertices: int, group=None) -> 'VertexShards':
         """The layout when this process holds ``num_vertices`` rows (one all-gather)."""
-        count = torch.tensor([num_vertices], dtype=torch.int64, device=_device_of(group))
-        counts = [torch.zeros_like(count) for _ in range(dist.get_world_size(group))]
-        dist.all_gather(counts, count, group=group)
-        return cls(tuple(int(c) for c in counts), dist.get_rank(group), group)
+        counts = all_gather_counts(num_vertices, _device_of(group), group)
+        return cls(tuple(counts), dist.get_rank(group), group)
+
+
+def all_gather_counts(count: int, device, group=None) -> List[int]:
+    """Every process's ``count``, in rank order (one all-gather)."""
+    local = torch.tensor([count], dtype=torch.int64, device=device)
+    counts = [torch.zeros_like(local) for _ in range(dist.get_world_size(group))]
+    dist.all_gather(counts, local, group=group)
+    return [int(c) for c in counts]
 
 
 def _device_of(group) -> torch.device:

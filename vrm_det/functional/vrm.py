@@ -113,6 +113,18 @@ def masked_mean(values: Tensor, mask: Optional[Tensor]) -> Tensor:
     return (values * mask).sum() / mask.sum().clamp_min(1)
 
 
+def edgeless_terms(student: Tensor, student_virtual: Tensor, num_columns: int) -> VRMTerms:
+    """The terms of a graph without edges: zero losses connected to the
+    student's logits (shape (B, C) each), nothing kept, the statistics that
+    need an edge not measured (NaN); ``pruned`` has shape (B, num_columns)."""
+    zero = (student.sum() + student_virtual.sum()) * 0
+    nothing = zero.detach()
+    pruned = torch.zeros(student.shape[0], num_columns, dtype=torch.bool, device=student.device)
+    unmeasured = torch.full_like(nothing, float('nan'))
+    return VRMTerms(zero, zero, nothing, nothing, nothing, pruned, unmeasured, unmeasured,
+                    nothing, nothing)
+
+
 def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
               teacher_virtual: Tensor, keep_percentile: float = 95.0,
               joint_entropy_mode: str = 'sum', ic_edges: str = 'cross',
@@ -167,13 +179,7 @@ def vrm_terms(student: Tensor, student_virtual: Tensor, teacher: Tensor,
         raise ValueError(f'short_edges must be one of {SHORT_EDGE_MODES}, got {short_edges!r}')
     teacher, teacher_virtual = teacher.detach(), teacher_virtual.detach()
     if student.shape[0] < 2:
-        zero = (student.sum() + student_virtual.sum()) * 0
-        nothing = zero.detach()
-        pruned = torch.zeros(student.shape[0], student.shape[0], dtype=torch.bool,
-                             device=student.device)
-        unmeasured = torch.full_like(nothing, float('nan'))
-        return VRMTerms(zero, zero, nothing, nothing, nothing, pruned, unmeasured, unmeasured,
-                        nothing, nothing)
+        return edgeless_terms(student, student_virtual, student.shape[0])
 
     if relation == 'gram':
         def matching_error(s_src, s_dst, t_src, t_dst, s_floor, t_floor):

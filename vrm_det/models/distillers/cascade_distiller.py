@@ -61,9 +61,16 @@ class CascadeDistiller(TwoStageDistiller):
                  virtual_view: Optional[dict] = None, roi_vertices: str = 'all',
                  background_ratio: float = 1.0, max_vertices: Optional[int] = None,
                  virtual_det_loss: bool = False, distill_warmup_iters: int = 0,
-                 gather_vertices: bool = False, data_preprocessor: Optional[dict] = None,
+                 gather_vertices: Union[bool, str] = False,
+                 data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         check_choice('distill_stages', distill_stages, DISTILL_STAGES)
+        if gather_vertices:
+            # A process whose batch leaves no RoI stops after a stage (as mmdet's
+            # cascade does) while the others would wait for it in the next
+            # stage's gathered graph.
+            raise ValueError('gather_vertices is not supported by CascadeDistiller: keep '
+                             'one graph per process and stage (gather_vertices=False)')
         super().__init__(student, teacher, teacher_ckpt, distill_loss, virtual_view,
                          roi_vertices=roi_vertices, background_ratio=background_ratio,
                          max_vertices=max_vertices, virtual_det_loss=virtual_det_loss,
@@ -109,18 +116,6 @@ class CascadeDistiller(TwoStageDistiller):
                 'stage k of the student is matched to stage k of the teacher on the same '
                 'RoIs, so give both RoI heads the same num_stages')
 
-    def _stage_roi_losses(self, stage: int, student_out: Dict[str, Tensor], rows: slice,
-                          rois: Tensor, sampling_results: list) -> dict:
-        """mmdet's ``loss_and_target`` of the student's stage-``stage`` bbox
-        head on the head outputs ``rows`` (the RoIs ``rois``, shape (R, 5)):
-        the unweighted losses (``loss_bbox``) and the targets the refinement
-        of the RoIs needs (``bbox_targets``)."""
-        roi_head = self.student.roi_head
-        return roi_head.bbox_head[stage].loss_and_target(
-            cls_score=student_out['cls_score'][rows], bbox_pred=student_out['bbox_pred'][rows],
-            rois=rois, sampling_results=sampling_results,
-            rcnn_train_cfg=roi_head.train_cfg[stage])
-
     def loss(self, inputs: Union[Tensor, Dict[str, Tensor]],
              data_samples: Union[List, Dict[str, List]]) -> Dict[str, Tensor]:
         inputs, data_samples, virtual, _ = self._real_and_virtual(inputs, data_samples)
@@ -142,14 +137,13 @@ class CascadeDistiller(TwoStageDistiller):
             num_rois = len(rois)
             student_out = self.score_rois(self.student, student_feats, rois, num_images,
                                           with_virtual, stage=stage)
-            real = self._stage_roi_losses(stage, student_out, slice(0, num_rois), rois,
-                                          sampling_results)
+            real = self._roi_losses(student_out, slice(0, num_rois), rois, sampling_results,
+                                    stage=stage)
             weight = roi_head.stage_loss_weights[stage]
             losses.update(_stage_entries(real['loss_bbox'], stage, weight))
             if self.virtual_det_loss:  # same RoIs and targets: the boxes did not move
-                virtual_losses = self._stage_roi_losses(stage, student_out,
-                                                        slice(num_rois, None), rois,
-                                                        sampling_results)['loss_bbox']
+                virtual_losses = self._roi_losses(student_out, slice(num_rois, None), rois,
+                                                  sampling_results, stage=stage)['loss_bbox']
                 losses.update(_stage_entries(
                     {f'{k}_virtual': v for k, v in virtual_losses.items() if 'loss' in k},
                     stage, weight))

@@ -21,7 +21,7 @@ import torch.distributed as dist
 from torch import Tensor
 
 from vrm_det.functional.sharded import all_gather_rows
-from vrm_det.functional.shards import VertexShards
+from vrm_det.functional.shards import VertexShards, all_gather_counts
 from vrm_det.models.losses import DistillLoss, VRMLoss
 
 #: Values of the distillers' ``gather_vertices`` option.
@@ -109,10 +109,7 @@ def gather_graph(logits: Tensor, labels: Optional[Tensor] = None
     """
     if gathering_world_size() == 1:
         return logits, labels
-    count = torch.tensor([len(logits)], device=logits.device)
-    counts = [torch.zeros_like(count) for _ in range(dist.get_world_size())]
-    dist.all_gather(counts, count)
-    counts = [int(c) for c in counts]
+    counts = all_gather_counts(len(logits), logits.device)
     gathered = _GatherRows.apply(logits.float(), counts, dist.get_rank())
     if labels is not None:
         labels = all_gather_rows(labels, counts)

@@ -5,7 +5,11 @@ import torch
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from torch import Tensor
 
-from vrm_det.models.virtual_views import PipelineView, ViewwiseDataPreprocessor
+from vrm_det.models.virtual_views import (
+    DetectionPipelineView,
+    PipelineView,
+    ViewwiseDataPreprocessor,
+)
 from vrm_det.registry import register_model
 
 from .base_distiller import BaseDistiller
@@ -54,7 +58,8 @@ class ImageClassifierDistiller(BaseDistiller):
     def __init__(self, student: dict, teacher: Union[dict, str], teacher_ckpt: str,
                  distill_loss: dict, virtual_view: Optional[dict] = None,
                  distill_warmup_iters: int = 0, virtual_cls_loss: bool = False,
-                 gather_vertices: bool = False, data_preprocessor: Optional[dict] = None,
+                 gather_vertices: Union[bool, str] = False,
+                 data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(student, teacher, teacher_ckpt, distill_loss, virtual_view,
                          virtual_view_needed=virtual_cls_loss,
@@ -62,6 +67,10 @@ class ImageClassifierDistiller(BaseDistiller):
                          gather_vertices=gather_vertices, data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
         self.virtual_cls_loss = virtual_cls_loss
+        if isinstance(self.virtual_view, DetectionPipelineView):
+            raise TypeError("DetectionPipelineView projects RoIs into a detection pipeline's "
+                            "view; a classifier's pipeline views are marked "
+                            "dict(type='PipelineView')")
         self.views_from_pipeline = isinstance(self.virtual_view, PipelineView)
         if self.views_from_pipeline:
             self.data_preprocessor = ViewwiseDataPreprocessor(self.data_preprocessor)

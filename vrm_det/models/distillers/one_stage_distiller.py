@@ -115,7 +115,7 @@ class OneStageDistiller(BaseDistiller):
                  distill_loss: dict, virtual_view: Optional[dict] = None,
                  logit_row: str = 'background', negative_ratio: float = 3.0,
                  max_vertices: Optional[int] = 1024, virtual_det_loss: bool = False,
-                 distill_warmup_iters: int = 0, gather_vertices: bool = False,
+                 distill_warmup_iters: int = 0, gather_vertices: Union[bool, str] = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         check_choice('logit_row', logit_row, LOGIT_ROWS)

@@ -47,20 +47,26 @@ class TwoStageDistiller(BaseDistiller):
     One training step:
 
     1. The student's backbone and neck run on the real images and, when the
-       loss or ``virtual_det_loss`` needs it, on the virtual view made by
-       ``virtual_view``. With batch-norm frozen (mmdet's ``norm_eval=True``,
+       loss or ``virtual_det_loss`` needs it, on the virtual view: made in
+       the model by ``virtual_view``, or by the data pipeline
+       (``DetectionPipelineView``). With batch-norm frozen (mmdet's ``norm_eval=True``,
        the default of its Faster R-CNN configs) both views go through in one
        batched forward; with batch-norm in training mode they go separately,
        so the real images' statistics are not mixed with the virtual ones.
     2. The student's RPN proposes on the real view and its sampler picks the
        RoIs; the student's detection losses are taken as mmdet does.
-    3. The student's RoI head scores the same RoIs on both views in one
-       RoIAlign and head pass (the virtual RoIs index the second half of the
-       batched features).
+    3. The student's RoI head scores the RoIs on both views in one RoIAlign
+       and head pass (the virtual RoIs index the second half of the batched
+       features): the same boxes for the in-model view, which moves no pixel;
+       for a pipeline view with geometric operations, the boxes projected
+       into each virtual image (:func:`~vrm_det.models.virtual_views.project_rois`),
+       rows aligned with the real ones.
     4. The teacher runs its backbone, neck and RoI bbox head only, without
-       gradient, in one batched forward over both views, on **the same RoIs**:
-       its RPN and sampler never run, so the logit rows line up.
-    5. The selected RoIs become the graph's vertices and the four logit
+       gradient, in one batched forward over both views, on **the same RoIs**
+       (and the same projected ones): its RPN and sampler never run, so the
+       logit rows line up.
+    5. The selected RoIs become the graph's vertices (without those a
+       projection pushed mostly out of the virtual image) and the four logit
        matrices go to ``distill_loss``.
 
     Args:
@@ -70,8 +76,10 @@ class TwoStageDistiller(BaseDistiller):
         distill_loss (dict): Config of the distillation loss.
         virtual_view (dict, optional): Config of the augmentation that makes
             the virtual images from RGB images in [0, 255], e.g.
-            ``dict(type='PhotometricRandAugment', num_ops=2)``. Required when
-            the loss uses the virtual view or ``virtual_det_loss`` is True.
+            ``dict(type='PhotometricRandAugment', num_ops=2)``, or
+            ``dict(type='DetectionPipelineView')`` for the pipeline's view
+            (``MultiBranch`` with branches ``real`` and ``virtual``). Required
+            when the loss uses the virtual view or ``virtual_det_loss`` is True.
         roi_vertices (str): ``'all'`` sampled RoIs, ``'foreground'`` ones, or
             ``'balanced'``: every foreground RoI plus a random sample of the
             background ones, at most ``background_ratio`` times as many
@@ -97,7 +105,8 @@ class TwoStageDistiller(BaseDistiller):
                  roi_vertices: str = 'all', background_ratio: float = 1.0,
                  max_vertices: Optional[int] = None, virtual_det_loss: bool = False,
                  distill_warmup_iters: int = 0,
-                 gather_vertices: bool = False, data_preprocessor: Optional[dict] = None,
+                 gather_vertices: Union[bool, str] = False,
+                 data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         check_choice('roi_vertices', roi_vertices, ROI_VERTICES)
         if background_ratio < 0:
@@ -245,7 +254,7 @@ class TwoStageDistiller(BaseDistiller):
             raise ValueError(
                 "the batch's views do not match model.virtual_view: "
                 + ("DetectionPipelineView needs train_pipeline to end with MultiBranch "
-                   "(branches 'real' and 'virtual'; configs/_base_/two_view_pipelines.py)"
+                   "(branches 'real' and 'virtual'; configs/_base_/geometric_virtual_view.py)"
                    if self.views_from_pipeline else
                    "the batch has the pipeline's branches but the view is made in the "
                    "model: set model.virtual_view=dict(type='DetectionPipelineView')"))
@@ -267,15 +276,24 @@ class TwoStageDistiller(BaseDistiller):
             virtual = self.make_virtual_inputs(inputs, image_sizes)
         return inputs, data_samples, virtual, homographies
 
-    def _roi_losses(self, student_out: Dict[str, Tensor], rows: Tensor, rois: Tensor,
-                    sampling_results: list) -> Dict[str, Tensor]:
-        """The student's RoI classification and regression losses on the
-        head outputs ``rows`` (the RoIs ``rois``, targets from
-        ``sampling_results``)."""
-        return self.student.roi_head.bbox_head.loss_and_target(
-            cls_score=student_out['cls_score'][rows], bbox_pred=student_out['bbox_pred'][rows],
-            rois=rois, sampling_results=sampling_results,
-            rcnn_train_cfg=self.student.roi_head.train_cfg)['loss_bbox']
+    def _roi_losses(self, student_out: Dict[str, Tensor], rows: Union[slice, Tensor],
+                    rois: Tensor, sampling_results: list, stage: Optional[int] = None) -> dict:
+        """mmdet's ``loss_and_target`` of the student's bbox head (of cascade
+        stage ``stage``) on the head outputs ``rows``: the RoIs ``rois``, shape
+        (R, 5), targets from ``sampling_results``. Returns the unweighted
+        losses (``loss_bbox``) and the targets (``bbox_targets``); with no RoI
+        at all the losses are zeros that keep the graph (mmdet leaves out its
+        classification loss then)."""
+        roi_head = self.student.roi_head
+        head = roi_head.bbox_head if stage is None else roi_head.bbox_head[stage]
+        train_cfg = roi_head.train_cfg if stage is None else roi_head.train_cfg[stage]
+        cls_score, bbox_pred = student_out['cls_score'][rows], student_out['bbox_pred'][rows]
+        out = head.loss_and_target(cls_score=cls_score, bbox_pred=bbox_pred, rois=rois,
+                                   sampling_results=sampling_results, rcnn_train_cfg=train_cfg)
+        if len(rois) == 0:
+            zero = cls_score.sum() * 0 + bbox_pred.sum() * 0
+            out['loss_bbox'] = dict(loss_cls=zero, loss_bbox=zero, acc=zero.detach())
+        return out
 
     def _mask_losses(self, view_feats: Tuple[Tensor, ...], sampling_results: list,
                      bbox_feats: Tensor, data_samples: List) -> Dict[str, Tensor]:
@@ -316,16 +334,18 @@ class TwoStageDistiller(BaseDistiller):
         with_virtual = virtual is not None
         student_out = self.score_rois(self.student, all_feats if with_virtual else real_feats,
                                       rois, num_images, with_virtual, virtual_rois)
-        losses.update(self._roi_losses(student_out, slice(0, num_rois), rois, sampling_results))
+        losses.update(self._roi_losses(student_out, slice(0, num_rois), rois,
+                                       sampling_results)['loss_bbox'])
         if self.virtual_det_loss:
             if projected is None:  # same RoIs and targets: the boxes did not move
                 virtual_losses = self._roi_losses(student_out, slice(num_rois, None), rois,
-                                                  sampling_results)
+                                                  sampling_results)['loss_bbox']
             else:  # the RoIs and their ground truth projected alike
                 virtual_results, rows = project_sampling_results(
                     sampling_results, projected, homographies, image_sizes)
                 virtual_losses = self._roi_losses(student_out, num_rois + rows,
-                                                  projected.rois[rows], virtual_results)
+                                                  projected.rois[rows],
+                                                  virtual_results)['loss_bbox']
             losses.update({f'{k}_virtual': v for k, v in virtual_losses.items() if 'loss' in k})
         if self.student.roi_head.with_mask:  # trained on its own losses, not distilled
             losses.update(self._mask_losses(real_feats, sampling_results,

@@ -55,13 +55,17 @@ class DetectionPipelineView(PipelineView):
             "two branches. End train_pipeline with dict(type='MultiBranch', branch_field="
             "['real', 'virtual'], real=[pack], virtual=[dict(type='RandAugment', ...), pack]) "
             "where pack = dict(type='PackDetInputs', meta_keys=(..., 'homography_matrix')); "
-            'see configs/_base_/two_view_pipelines.py')
+            '(two_view_branches in configs/_base_/geometric_virtual_view.py)')
 
 
-def _homography(sample) -> Tensor:
+def _homography(sample, branch: str) -> Tensor:
     matrix = sample.metainfo.get('homography_matrix')
-    if matrix is None:  # no transform recorded one: the identity
-        return torch.eye(3, dtype=torch.float64)
+    if matrix is None:  # unprojected RoIs would silently miss the objects
+        raise KeyError(
+            f"the {branch} view's sample has no homography_matrix: resize with mmdet's "
+            "Resize before MultiBranch (it records one) and pack it in both branches, "
+            "dict(type='PackDetInputs', meta_keys=(..., 'homography_matrix')) "
+            '(two_view_meta_keys in configs/_base_/geometric_virtual_view.py)')
     return torch.as_tensor(matrix, dtype=torch.float64).reshape(3, 3)
 
 
@@ -86,8 +90,8 @@ def real_to_virtual_homographies(real_samples: Sequence, virtual_samples: Sequen
             raise ValueError(f"the branches are out of order: real image "
                              f"{real.metainfo.get('img_id')} against virtual image "
                              f"{virtual.metainfo.get('img_id')}")
-        matrices.append(_homography(virtual)
-                        @ torch.linalg.inv(_homography(real)))
+        matrices.append(_homography(virtual, VIRTUAL_BRANCH)
+                        @ torch.linalg.inv(_homography(real, REAL_BRANCH)))
     return torch.stack(matrices)
 
 
