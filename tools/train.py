@@ -1,6 +1,8 @@
 """Train a detector or a distiller from a config (mmdet 3.x command line)."""
 import argparse
+import logging
 import os
+import sys
 
 import torch.distributed as torch_dist
 
@@ -43,6 +45,13 @@ def main():
     # with a rank lost mid-collective, destroying the group could wait for it.
     if torch_dist.is_available() and torch_dist.is_initialized():
         torch_dist.destroy_process_group()
+        # The abort can still come from the interpreter's own teardown after a
+        # restarted group: the run is complete (checkpoints written, logs flushed
+        # here), so the process leaves without that teardown, with success.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 if __name__ == '__main__':
