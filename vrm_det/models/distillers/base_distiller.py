@@ -218,7 +218,6 @@ class BaseDistiller(BaseModel):
             raise TypeError(f'distill_loss must build a vrm_det distillation loss, got '
                             f'{type(self.distill_loss).__name__}')
         self.distill_warmup_iters = distill_warmup_iters
-        self.gather_vertices = gather_vertices
         #: How the graph spans the processes: None (one per process),
         #: 'sharded' or 'replicated'.
         self.gather_mode = resolve_gather_mode(gather_vertices, self.distill_loss)
